@@ -1,0 +1,1309 @@
+package dev.clawfs.fuse;
+
+import dev.clawfs.crypto.AuthenticationFailedException;
+import dev.clawfs.crypto.ChunkCipher;
+import dev.clawfs.crypto.MasterKeys;
+import java.io.IOException;
+import java.lang.System.Logger.Level;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.sql.SQLException;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.locks.ReentrantReadWriteLock;
+import java.util.function.LongSupplier;
+
+/**
+ * The file system core: inodes, directories, files, links, attributes and open handles over
+ * sealed SQLite metadata ({@link MetadataStore}) and encrypted content files ({@link
+ * ContentStore}). It speaks paths as byte strings and errnos as {@link FsException}; it knows
+ * nothing of FUSE, so it can be tested without a mount.
+ *
+ * <p>Concurrency: one tree lock guards names (lookups share it, namespace changes hold it
+ * briefly, never across I/O); each inode's own lock guards its attributes and content, so
+ * readers and writers of different files never wait on each other.
+ */
+public final class ClawFileSystem implements AutoCloseable {
+  private static final System.Logger LOG = System.getLogger("clawfs.fs");
+  static final int CHUNK = ChunkCipher.CHUNK_SIZE;
+  static final long MAX_FILE_SIZE = 1L << 44; // 16 TiB
+  static final int MAX_SYMLINK = 4095;
+  static final int MAX_XATTR_VALUE = 65536;
+  private static final int O_ACCMODE = 3;
+  private static final int O_WRONLY = 1;
+  private static final int O_RDWR = 2;
+  private static final int O_APPEND = 02000;
+  private static final int O_TRUNC = 01000;
+  private static final int S_IFIFO = 0010000;
+  private static final int S_IFSOCK = 0140000;
+  private static final int S_ISVTX = 01000;
+
+  /** The fixed first level of the namespace (DESIGN.md); "system" and later "search" are virtual. */
+  public static final List<String> NAMESPACE = List.of("workspaces", "specs", "vault", "agents", "tools");
+
+  private final Path vaultDir;
+  private final MetadataStore meta;
+  private final ContentStore content;
+  private final LongSupplier clock;
+  private final ReentrantReadWriteLock tree = new ReentrantReadWriteLock();
+  private final Map<Long, Inode> inodes;
+  private final Inode root;
+  private final AtomicLong nextId;
+  private final Map<Long, Handle> handles = new ConcurrentHashMap<>();
+  private final AtomicLong nextHandle = new AtomicLong(1);
+  private final Map<Name, Map<Name, VirtualFile>> virtualDirs = new ConcurrentHashMap<>();
+  private final long virtualIno = Long.MAX_VALUE / 2;
+  private final long mountedAtNs = System.nanoTime();
+  private final AtomicLong bytesRead = new AtomicLong();
+  private final AtomicLong bytesWritten = new AtomicLong();
+  private final AtomicLong authFailures = new AtomicLong();
+  private volatile boolean closed;
+
+  /** An open file: an inode, or the frozen content of a virtual file. */
+  private record Handle(Inode inode, int flags, byte[] virtualContent) {}
+
+  private ClawFileSystem(Path vaultDir, MetadataStore meta, ContentStore content, Map<Long, Inode> inodes, LongSupplier clock) {
+    this.vaultDir = vaultDir;
+    this.meta = meta;
+    this.content = content;
+    this.inodes = new ConcurrentHashMap<>(inodes);
+    this.root = inodes.get(MetadataStore.ROOT_ID);
+    this.clock = clock;
+    long max = inodes.keySet().stream().mapToLong(Long::longValue).max().orElse(1);
+    this.nextId = new AtomicLong(max + 1);
+  }
+
+  // ================================================================== lifecycle
+
+  /** Creates the metadata and content layout of a new vault (the header must exist already). */
+  public static void initialize(Path vaultDir, MasterKeys keys, int ownerUid, int ownerGid) throws IOException {
+    long now = System.currentTimeMillis() * 1_000_000L;
+    Inode root = newDir(MetadataStore.ROOT_ID, 0755, ownerUid, ownerGid, now);
+    root.nlink = 2 + NAMESPACE.size();
+    root.children = new LinkedHashMap<>();
+    List<Inode> dirs = new ArrayList<>();
+    long id = MetadataStore.ROOT_ID + 1;
+    for (String n : NAMESPACE) {
+      Inode d = newDir(id++, n.equals("vault") ? 0700 : 0755, ownerUid, ownerGid, now);
+      d.nlink = 2;
+      root.children.put(Name.of(n), d);
+      dirs.add(d);
+    }
+    ContentStore.initialize(vaultDir);
+    try {
+      MetadataStore.initialize(vaultDir, keys, root, dirs);
+    } catch (SQLException e) {
+      throw new IOException("cannot create the metadata database: " + e.getMessage(), e);
+    }
+  }
+
+  private static Inode newDir(long id, int perm, int uid, int gid, long now) {
+    Inode d = new Inode(id, Inode.S_IFDIR | perm);
+    d.uid = uid;
+    d.gid = gid;
+    d.atimeNs = d.mtimeNs = d.ctimeNs = now;
+    d.children = new HashMap<>();
+    return d;
+  }
+
+  /** Opens (loads) an initialised vault. {@code commitIntervalMs} bounds how long metadata waits in memory. */
+  public static ClawFileSystem open(Path vaultDir, MasterKeys keys, long commitIntervalMs) throws IOException {
+    try {
+      MetadataStore meta = MetadataStore.open(vaultDir, keys, commitIntervalMs);
+      Map<Long, Inode> inodes;
+      try {
+        inodes = meta.load();
+      } catch (RuntimeException | SQLException | IOException e) {
+        meta.close();
+        throw e;
+      }
+      ContentStore content = new ContentStore(vaultDir, keys);
+      Set<String> live = new HashSet<>();
+      for (Inode n : inodes.values()) {
+        if (n.fileId != null) {
+          live.add(ContentStore.hex(n.fileId));
+        }
+      }
+      int swept = content.sweep(live);
+      if (swept > 0) {
+        LOG.log(Level.INFO, "removed {0} unreferenced content files left by an earlier crash", swept);
+      }
+      meta.start(content);
+      return new ClawFileSystem(vaultDir, meta, content, inodes,
+          () -> System.currentTimeMillis() * 1_000_000L + (System.nanoTime() % 1_000_000L + 1_000_000L) % 1_000_000L);
+    } catch (SQLException e) {
+      throw new IOException("metadata database: " + e.getMessage(), e);
+    } catch (AuthenticationFailedException e) {
+      throw new FsException(Errno.EIO, "vault metadata failed authentication: " + e.getMessage(), e);
+    }
+  }
+
+  /** Adds a read-only virtual directory at the top level (for example "system"). */
+  public void registerVirtualDirectory(String name, Map<String, VirtualFile> files) {
+    Map<Name, VirtualFile> m = new LinkedHashMap<>();
+    files.forEach((k, v) -> m.put(Name.of(k), v));
+    virtualDirs.put(Name.of(name), m);
+  }
+
+  /** Commits all metadata and makes all content durable. */
+  public void sync() {
+    meta.contentWritten();
+    meta.enqueue(List.of());
+    meta.flush();
+  }
+
+  @Override
+  public void close() throws IOException {
+    if (closed) {
+      return;
+    }
+    closed = true;
+    for (Handle h : handles.values()) {
+      if (h.inode() != null) {
+        try {
+          release(h.inode());
+        } catch (RuntimeException e) {
+          LOG.log(Level.WARNING, "release at close: {0}", e.getMessage());
+        }
+      }
+    }
+    handles.clear();
+    meta.contentWritten();
+    try {
+      meta.close();
+    } catch (SQLException e) {
+      throw new IOException("closing metadata: " + e.getMessage(), e);
+    }
+  }
+
+  // ================================================================== status
+
+  /** Counters for {@code clawfs status}. */
+  public record Stats(long files, long directories, long bytes, int openHandles, long uptimeSeconds,
+      long bytesRead, long bytesWritten, int pendingMetadataOps, long authFailures, String lastError) {}
+
+  public Stats stats() {
+    long files = 0;
+    long dirs = 0;
+    long bytes = 0;
+    for (Inode n : inodes.values()) {
+      if (n.isDir()) {
+        dirs++;
+      } else {
+        files++;
+        if (n.isRegular()) {
+          bytes += n.size;
+        }
+      }
+    }
+    return new Stats(files, dirs, bytes, handles.size(), (System.nanoTime() - mountedAtNs) / 1_000_000_000L,
+        bytesRead.get(), bytesWritten.get(), meta.pendingOps(), authFailures.get(), meta.lastErrorMessage());
+  }
+
+  public Path vaultDir() {
+    return vaultDir;
+  }
+
+  // ================================================================== path resolution
+
+  private static List<Name> split(byte[] path) {
+    List<Name> out = new ArrayList<>();
+    int start = 0;
+    for (int i = 0; i <= path.length; i++) {
+      if (i == path.length || path[i] == '/') {
+        if (i > start) {
+          out.add(Name.of(Arrays.copyOfRange(path, start, i)));
+        }
+        start = i + 1;
+      }
+    }
+    return out;
+  }
+
+  /** Resolves a path to an inode; tree lock (read or write) held by the caller. */
+  private Inode lookup(List<Name> parts, int count) {
+    Inode cur = root;
+    for (int i = 0; i < count; i++) {
+      if (!cur.isDir()) {
+        throw new FsException(Errno.ENOTDIR, "not a directory");
+      }
+      Inode next = cur.children.get(parts.get(i));
+      if (next == null) {
+        throw new FsException(Errno.ENOENT, "no such file or directory");
+      }
+      cur = next;
+    }
+    return cur;
+  }
+
+  private Inode resolve(byte[] path) {
+    List<Name> parts = split(path);
+    if (isVirtual(parts)) {
+      throw new FsException(Errno.EACCES, "virtual files are read-only");
+    }
+    tree.readLock().lock();
+    try {
+      return lookup(parts, parts.size());
+    } finally {
+      tree.readLock().unlock();
+    }
+  }
+
+  private boolean isVirtual(List<Name> parts) {
+    return !parts.isEmpty() && virtualDirs.containsKey(parts.get(0));
+  }
+
+  /** A parent directory and a new name in it; tree write lock held by the caller. */
+  private record Target(Inode dir, Name name, int depth) {}
+
+  private Target target(List<Name> parts) {
+    if (parts.isEmpty()) {
+      throw new FsException(Errno.EEXIST, "the root exists");
+    }
+    if (isVirtual(parts)) {
+      throw new FsException(Errno.EACCES, "virtual files are read-only");
+    }
+    Inode dir = lookup(parts, parts.size() - 1);
+    if (!dir.isDir()) {
+      throw new FsException(Errno.ENOTDIR, "not a directory");
+    }
+    Name name = parts.get(parts.size() - 1);
+    if (name.isDot()) {
+      throw new FsException(Errno.EINVAL, "'.' and '..' cannot be created or removed");
+    }
+    return new Target(dir, name, parts.size());
+  }
+
+  /** The fixed first level cannot gain, lose or rename entries. */
+  private static void checkNotTopLevel(Target t, String what) {
+    if (t.depth() == 1) {
+      throw new FsException(Errno.EPERM, what + " at the top level is not allowed: its layout is fixed");
+    }
+  }
+
+  private long now() {
+    return clock.getAsLong();
+  }
+
+  // ================================================================== attributes
+
+  public Attr getattr(byte[] path) {
+    List<Name> parts = split(path);
+    if (isVirtual(parts)) {
+      return virtualAttr(parts);
+    }
+    Inode n;
+    tree.readLock().lock();
+    try {
+      n = lookup(parts, parts.size());
+    } finally {
+      tree.readLock().unlock();
+    }
+    return attrOf(n);
+  }
+
+  public Attr fgetattr(long fh) {
+    Handle h = handle(fh);
+    if (h.inode() == null) {
+      return virtualFileAttr(h.virtualContent().length);
+    }
+    return attrOf(h.inode());
+  }
+
+  private Attr attrOf(Inode n) {
+    n.lock.readLock().lock();
+    try {
+      return n.attr();
+    } finally {
+      n.lock.readLock().unlock();
+    }
+  }
+
+  private Attr virtualAttr(List<Name> parts) {
+    Map<Name, VirtualFile> dir = virtualDirs.get(parts.get(0));
+    if (parts.size() == 1) {
+      long t = root.mtimeNs;
+      return new Attr(virtualIno + Math.abs(parts.get(0).hashCode() % 1000), Inode.S_IFDIR | 0555, 2, 0, 0, 0, 0, t, t, t);
+    }
+    VirtualFile f = parts.size() == 2 ? dir.get(parts.get(1)) : null;
+    if (f == null) {
+      throw new FsException(Errno.ENOENT, "no such virtual file");
+    }
+    return virtualFileAttr(f.content().length);
+  }
+
+  private Attr virtualFileAttr(long size) {
+    long t = now();
+    return new Attr(virtualIno + 1000, Inode.S_IFREG | 0444, 1, 0, 0, size, 0, t, t, t);
+  }
+
+  public void chmod(byte[] path, int mode) {
+    Inode n = resolve(path);
+    n.lock.writeLock().lock();
+    try {
+      n.mode = (n.mode & Inode.S_IFMT) | (mode & 07777);
+      n.ctimeNs = now();
+      meta.put(n);
+    } finally {
+      n.lock.writeLock().unlock();
+    }
+  }
+
+  public void chown(byte[] path, long uid, long gid) {
+    Inode n = resolve(path);
+    n.lock.writeLock().lock();
+    try {
+      if (uid != -1 && uid != 0xFFFFFFFFL) {
+        n.uid = (int) uid;
+      }
+      if (gid != -1 && gid != 0xFFFFFFFFL) {
+        n.gid = (int) gid;
+      }
+      // as on ext4: a chown of a non-directory clears set-user-ID and set-group-ID
+      if (!n.isDir()) {
+        n.mode &= ~06000;
+      }
+      n.ctimeNs = now();
+      meta.put(n);
+    } finally {
+      n.lock.writeLock().unlock();
+    }
+  }
+
+  /** Sentinel values for {@link #utimens}, as in utimensat(2). */
+  public static final long UTIME_NOW = (1L << 30) - 1;
+
+  public static final long UTIME_OMIT = (1L << 30) - 2;
+
+  /** Sets times; each of atime/mtime is (seconds, nanos) where nanos may be UTIME_NOW or UTIME_OMIT. */
+  public void utimens(byte[] path, long aSec, long aNsec, long mSec, long mNsec) {
+    Inode n = resolve(path);
+    long now = now();
+    n.lock.writeLock().lock();
+    try {
+      if (aNsec != UTIME_OMIT) {
+        n.atimeNs = aNsec == UTIME_NOW ? now : aSec * 1_000_000_000L + aNsec;
+      }
+      if (mNsec != UTIME_OMIT) {
+        n.mtimeNs = mNsec == UTIME_NOW ? now : mSec * 1_000_000_000L + mNsec;
+      }
+      n.ctimeNs = now;
+      meta.put(n);
+    } finally {
+      n.lock.writeLock().unlock();
+    }
+  }
+
+  public void access(byte[] path, int mask) {
+    List<Name> parts = split(path);
+    if (isVirtual(parts)) {
+      virtualAttr(parts);
+      if ((mask & 2) != 0) {
+        throw new FsException(Errno.EACCES, "virtual files are read-only");
+      }
+      return;
+    }
+    resolve(path); // existence; permission bits are checked by the kernel (default_permissions)
+  }
+
+  public StatFs statfs() {
+    try {
+      long bs = 4096;
+      long total = content.totalSpace() / bs;
+      long avail = content.availableSpace() / bs;
+      return new StatFs(bs, total, avail, avail, inodes.size() + 1_000_000L, 1_000_000L, Name.MAX_BYTES);
+    } catch (IOException e) {
+      throw new FsException(Errno.EIO, "statfs: " + e.getMessage(), e);
+    }
+  }
+
+  // ================================================================== directories
+
+  /** Entries of a directory (without "." and ".."), as name and attributes. */
+  public record DirEntry(byte[] name, long ino, int mode) {}
+
+  public List<DirEntry> readdir(byte[] path) {
+    List<Name> parts = split(path);
+    List<DirEntry> out = new ArrayList<>();
+    if (isVirtual(parts)) {
+      if (parts.size() != 1) {
+        throw new FsException(Errno.ENOTDIR, "not a directory");
+      }
+      for (Name n : virtualDirs.get(parts.get(0)).keySet()) {
+        out.add(new DirEntry(n.bytes(), virtualIno + 1000, Inode.S_IFREG | 0444));
+      }
+      return out;
+    }
+    tree.readLock().lock();
+    try {
+      Inode dir = lookup(parts, parts.size());
+      if (!dir.isDir()) {
+        throw new FsException(Errno.ENOTDIR, "not a directory");
+      }
+      for (Map.Entry<Name, Inode> e : dir.children.entrySet()) {
+        out.add(new DirEntry(e.getKey().bytes(), e.getValue().id, e.getValue().mode));
+      }
+      if (dir == root) {
+        for (Name v : virtualDirs.keySet()) {
+          out.add(new DirEntry(v.bytes(), virtualIno, Inode.S_IFDIR | 0555));
+        }
+      }
+    } finally {
+      tree.readLock().unlock();
+    }
+    return out;
+  }
+
+  public void mkdir(byte[] path, int mode, Caller caller) {
+    List<Name> parts = split(path);
+    tree.writeLock().lock();
+    try {
+      Target t = target(parts);
+      checkNotTopLevel(t, "mkdir");
+      ensureAbsent(t);
+      long now = now();
+      Inode d = newDir(nextId.getAndIncrement(), mode & 07777, caller.uid(), caller.gid(), now);
+      inheritGroup(t.dir(), d, true);
+      d.nlink = 2;
+      d.parent = t.dir();
+      inodes.put(d.id, d);
+      Inode p = t.dir();
+      p.lock.writeLock().lock();
+      try {
+        p.children.put(t.name(), d);
+        p.nlink++;
+        p.mtimeNs = p.ctimeNs = now;
+        d.queued = true;
+        p.queued = true;
+        meta.enqueue(List.of(new MetadataStore.Put(0, d), new MetadataStore.Put(0, p),
+            new MetadataStore.Link(0, p.id, t.name(), d.id)));
+      } finally {
+        p.lock.writeLock().unlock();
+      }
+    } finally {
+      tree.writeLock().unlock();
+    }
+  }
+
+  /** setgid directories pass their group (and, for directories, the bit) on, as ext4 does. */
+  private static void inheritGroup(Inode parent, Inode child, boolean isDir) {
+    if ((parent.mode & 02000) != 0) {
+      child.gid = parent.gid;
+      if (isDir) {
+        child.mode |= 02000;
+      }
+    }
+  }
+
+  private static void ensureAbsent(Target t) {
+    if (t.dir().children.containsKey(t.name())) {
+      throw new FsException(Errno.EEXIST, "file exists");
+    }
+  }
+
+  public void rmdir(byte[] path) {
+    List<Name> parts = split(path);
+    tree.writeLock().lock();
+    try {
+      Target t = target(parts);
+      checkNotTopLevel(t, "rmdir");
+      Inode d = t.dir().children.get(t.name());
+      if (d == null) {
+        throw new FsException(Errno.ENOENT, "no such directory");
+      }
+      if (!d.isDir()) {
+        throw new FsException(Errno.ENOTDIR, "not a directory");
+      }
+      if (!d.children.isEmpty()) {
+        throw new FsException(Errno.ENOTEMPTY, "directory not empty");
+      }
+      Inode p = t.dir();
+      p.lock.writeLock().lock();
+      try {
+        p.children.remove(t.name());
+        p.nlink--;
+        p.mtimeNs = p.ctimeNs = now();
+        p.queued = true;
+        inodes.remove(d.id);
+        d.nlink = 0;
+        meta.enqueue(List.of(new MetadataStore.Unlink(0, p.id, t.name()), new MetadataStore.Put(0, p),
+            new MetadataStore.Delete(0, d.id, null)));
+      } finally {
+        p.lock.writeLock().unlock();
+      }
+    } finally {
+      tree.writeLock().unlock();
+    }
+  }
+
+  // ================================================================== names
+
+  /** Creates a regular file (or fifo/socket node) and, for regular files, opens it. Returns the handle. */
+  public long create(byte[] path, int mode, int flags, Caller caller) {
+    Inode n = makeNode(path, Inode.S_IFREG | (mode & 07777), caller, null);
+    return openHandle(n, flags);
+  }
+
+  /** mknod(2): regular files, fifos and sockets; device nodes are refused. */
+  public void mknod(byte[] path, int mode, Caller caller) {
+    int type = mode & Inode.S_IFMT;
+    if (type != Inode.S_IFREG && type != S_IFIFO && type != S_IFSOCK) {
+      throw new FsException(Errno.EPERM, "device nodes are not supported on ClawFS");
+    }
+    makeNode(path, mode, caller, null);
+  }
+
+  public void symlink(byte[] targetBytes, byte[] linkPath, Caller caller) {
+    if (targetBytes.length > MAX_SYMLINK) {
+      throw new FsException(Errno.ENAMETOOLONG, "symlink target longer than 4095 bytes");
+    }
+    makeNode(linkPath, Inode.S_IFLNK | 0777, caller, targetBytes.clone());
+  }
+
+  private Inode makeNode(byte[] path, int mode, Caller caller, byte[] symlinkTarget) {
+    List<Name> parts = split(path);
+    tree.writeLock().lock();
+    try {
+      Target t = target(parts);
+      checkNotTopLevel(t, "creating files");
+      ensureAbsent(t);
+      long now = now();
+      Inode n = new Inode(nextId.getAndIncrement(), mode);
+      n.uid = caller.uid();
+      n.gid = caller.gid();
+      inheritGroup(t.dir(), n, false);
+      n.nlink = 1;
+      n.atimeNs = n.mtimeNs = n.ctimeNs = now;
+      if (symlinkTarget != null) {
+        n.symlinkTarget = symlinkTarget;
+        n.size = symlinkTarget.length;
+      }
+      inodes.put(n.id, n);
+      Inode p = t.dir();
+      p.lock.writeLock().lock();
+      try {
+        p.children.put(t.name(), n);
+        p.mtimeNs = p.ctimeNs = now;
+        n.queued = true;
+        p.queued = true;
+        meta.enqueue(List.of(new MetadataStore.Put(0, n), new MetadataStore.Put(0, p),
+            new MetadataStore.Link(0, p.id, t.name(), n.id)));
+      } finally {
+        p.lock.writeLock().unlock();
+      }
+      return n;
+    } finally {
+      tree.writeLock().unlock();
+    }
+  }
+
+  public byte[] readlink(byte[] path) {
+    Inode n = resolve(path);
+    n.lock.readLock().lock();
+    try {
+      if (!n.isSymlink()) {
+        throw new FsException(Errno.EINVAL, "not a symbolic link");
+      }
+      return n.symlinkTarget.clone();
+    } finally {
+      n.lock.readLock().unlock();
+    }
+  }
+
+  public void link(byte[] from, byte[] to) {
+    List<Name> src = split(from);
+    List<Name> dst = split(to);
+    tree.writeLock().lock();
+    try {
+      if (isVirtual(src)) {
+        throw new FsException(Errno.EACCES, "virtual files are read-only");
+      }
+      Inode n = lookup(src, src.size());
+      if (n.isDir()) {
+        throw new FsException(Errno.EPERM, "hard links to directories are not allowed");
+      }
+      Target t = target(dst);
+      checkNotTopLevel(t, "creating links");
+      ensureAbsent(t);
+      long now = now();
+      Inode p = t.dir();
+      p.lock.writeLock().lock();
+      n.lock.writeLock().lock();
+      try {
+        if (n.nlink >= 65000) {
+          throw new FsException(Errno.EMLINK, "too many links");
+        }
+        p.children.put(t.name(), n);
+        p.mtimeNs = p.ctimeNs = now;
+        n.nlink++;
+        n.ctimeNs = now;
+        n.queued = true;
+        p.queued = true;
+        meta.enqueue(List.of(new MetadataStore.Put(0, n), new MetadataStore.Put(0, p),
+            new MetadataStore.Link(0, p.id, t.name(), n.id)));
+      } finally {
+        n.lock.writeLock().unlock();
+        p.lock.writeLock().unlock();
+      }
+    } finally {
+      tree.writeLock().unlock();
+    }
+  }
+
+  public void unlink(byte[] path) {
+    List<Name> parts = split(path);
+    tree.writeLock().lock();
+    try {
+      Target t = target(parts);
+      checkNotTopLevel(t, "unlink");
+      Inode n = t.dir().children.get(t.name());
+      if (n == null) {
+        throw new FsException(Errno.ENOENT, "no such file");
+      }
+      if (n.isDir()) {
+        throw new FsException(Errno.EISDIR, "is a directory");
+      }
+      Inode p = t.dir();
+      List<MetadataStore.Op> ops = new ArrayList<>();
+      p.lock.writeLock().lock();
+      try {
+        p.children.remove(t.name());
+        p.mtimeNs = p.ctimeNs = now();
+        p.queued = true;
+        ops.add(new MetadataStore.Unlink(0, p.id, t.name()));
+        ops.add(new MetadataStore.Put(0, p));
+      } finally {
+        p.lock.writeLock().unlock();
+      }
+      dropLink(n, ops);
+      meta.enqueue(ops);
+    } finally {
+      tree.writeLock().unlock();
+    }
+  }
+
+  /** One name of n is gone: count it down, delete the inode when no name and no handle is left. */
+  private void dropLink(Inode n, List<MetadataStore.Op> ops) {
+    n.lock.writeLock().lock();
+    try {
+      n.nlink--;
+      n.ctimeNs = now();
+      if (n.nlink <= 0 && n.openCount == 0) {
+        ops.add(deleteInode(n));
+      } else {
+        n.queued = true;
+        ops.add(new MetadataStore.Put(0, n));
+      }
+    } finally {
+      n.lock.writeLock().unlock();
+    }
+  }
+
+  /** Caller holds n's write lock. */
+  private MetadataStore.Op deleteInode(Inode n) {
+    inodes.remove(n.id);
+    closeContent(n);
+    return new MetadataStore.Delete(0, n.id, n.fileId);
+  }
+
+  private static void closeContent(Inode n) {
+    if (n.content != null) {
+      try {
+        n.content.close();
+      } catch (IOException e) {
+        LOG.log(Level.WARNING, "closing content of inode {0}: {1}", n.id, e.getMessage());
+      }
+      n.content = null;
+    }
+  }
+
+  /** rename(2) with POSIX semantics: replaces an existing target atomically. */
+  public void rename(byte[] from, byte[] to) {
+    List<Name> src = split(from);
+    List<Name> dst = split(to);
+    tree.writeLock().lock();
+    try {
+      Target s = target(src);
+      Target d = target(dst);
+      checkNotTopLevel(s, "rename");
+      checkNotTopLevel(d, "rename");
+      Inode n = s.dir().children.get(s.name());
+      if (n == null) {
+        throw new FsException(Errno.ENOENT, "no such file or directory");
+      }
+      Inode existing = d.dir().children.get(d.name());
+      if (existing == n) {
+        return; // same inode (hard links or same name): POSIX says do nothing
+      }
+      if (n.isDir()) {
+        // refuse moving a directory into itself or a descendant
+        for (Inode a = d.dir(); ; a = a.parent) {
+          if (a == n) {
+            throw new FsException(Errno.EINVAL, "cannot move a directory into itself");
+          }
+          if (a == root) {
+            break;
+          }
+        }
+      }
+      if (existing != null) {
+        if (existing.isDir() && !n.isDir()) {
+          throw new FsException(Errno.EISDIR, "target is a directory");
+        }
+        if (!existing.isDir() && n.isDir()) {
+          throw new FsException(Errno.ENOTDIR, "target is not a directory");
+        }
+        if (existing.isDir() && !existing.children.isEmpty()) {
+          throw new FsException(Errno.ENOTEMPTY, "target directory not empty");
+        }
+        if ((d.dir().mode & S_ISVTX) != 0 && false) {
+          // sticky-bit checks are done by the kernel (default_permissions)
+        }
+      }
+      long now = now();
+      List<MetadataStore.Op> ops = new ArrayList<>();
+      Inode sp = s.dir();
+      Inode dp = d.dir();
+      lockBoth(sp, dp);
+      try {
+        sp.children.remove(s.name());
+        ops.add(new MetadataStore.Unlink(0, sp.id, s.name()));
+        if (existing != null) {
+          dp.children.remove(d.name());
+          if (existing.isDir()) {
+            dp.nlink--;
+          }
+        }
+        dp.children.put(d.name(), n);
+        ops.add(new MetadataStore.Link(0, dp.id, d.name(), n.id));
+        if (n.isDir() && sp != dp) {
+          sp.nlink--;
+          dp.nlink++;
+          n.parent = dp;
+        }
+        sp.mtimeNs = sp.ctimeNs = now;
+        dp.mtimeNs = dp.ctimeNs = now;
+        sp.queued = true;
+        dp.queued = true;
+        ops.add(new MetadataStore.Put(0, sp));
+        if (sp != dp) {
+          ops.add(new MetadataStore.Put(0, dp));
+        }
+      } finally {
+        unlockBoth(sp, dp);
+      }
+      n.lock.writeLock().lock();
+      try {
+        n.ctimeNs = now;
+        n.queued = true;
+        ops.add(new MetadataStore.Put(0, n));
+      } finally {
+        n.lock.writeLock().unlock();
+      }
+      if (existing != null) {
+        if (existing.isDir()) {
+          existing.lock.writeLock().lock();
+          try {
+            existing.nlink = 0;
+            ops.add(deleteInode(existing));
+          } finally {
+            existing.lock.writeLock().unlock();
+          }
+        } else {
+          dropLink(existing, ops);
+        }
+      }
+      meta.enqueue(ops);
+    } finally {
+      tree.writeLock().unlock();
+    }
+  }
+
+  private static void lockBoth(Inode a, Inode b) {
+    // ordered by id so two renames never deadlock (the tree write lock already serialises them)
+    Inode first = a.id <= b.id ? a : b;
+    Inode second = first == a ? b : a;
+    first.lock.writeLock().lock();
+    if (second != first) {
+      second.lock.writeLock().lock();
+    }
+  }
+
+  private static void unlockBoth(Inode a, Inode b) {
+    a.lock.writeLock().unlock();
+    if (b != a) {
+      b.lock.writeLock().unlock();
+    }
+  }
+
+  // ================================================================== xattrs
+
+  public void setxattr(byte[] path, String name, byte[] value, int flags) {
+    if (value.length > MAX_XATTR_VALUE) {
+      throw new FsException(Errno.ERANGE, "attribute value too large");
+    }
+    if (name.isEmpty() || name.length() > 255) {
+      throw new FsException(Errno.ERANGE, "bad attribute name");
+    }
+    Inode n = resolve(path);
+    n.lock.writeLock().lock();
+    try {
+      boolean exists = n.xattrs != null && n.xattrs.containsKey(name);
+      if ((flags & 1) != 0 && exists) { // XATTR_CREATE
+        throw new FsException(Errno.EEXIST, "attribute exists");
+      }
+      if ((flags & 2) != 0 && !exists) { // XATTR_REPLACE
+        throw new FsException(Errno.ENODATA, "no such attribute");
+      }
+      n.xattrs().put(name, value.clone());
+      n.ctimeNs = now();
+      meta.put(n);
+    } finally {
+      n.lock.writeLock().unlock();
+    }
+  }
+
+  public byte[] getxattr(byte[] path, String name) {
+    Inode n = resolve(path);
+    n.lock.readLock().lock();
+    try {
+      byte[] v = n.xattrs == null ? null : n.xattrs.get(name);
+      if (v == null) {
+        throw new FsException(Errno.ENODATA, "no such attribute");
+      }
+      return v.clone();
+    } finally {
+      n.lock.readLock().unlock();
+    }
+  }
+
+  public List<String> listxattr(byte[] path) {
+    Inode n = resolve(path);
+    n.lock.readLock().lock();
+    try {
+      return n.xattrs == null ? List.of() : new ArrayList<>(n.xattrs.keySet());
+    } finally {
+      n.lock.readLock().unlock();
+    }
+  }
+
+  public void removexattr(byte[] path, String name) {
+    Inode n = resolve(path);
+    n.lock.writeLock().lock();
+    try {
+      if (n.xattrs == null || n.xattrs.remove(name) == null) {
+        throw new FsException(Errno.ENODATA, "no such attribute");
+      }
+      n.ctimeNs = now();
+      meta.put(n);
+    } finally {
+      n.lock.writeLock().unlock();
+    }
+  }
+
+  // ================================================================== open files
+
+  public long open(byte[] path, int flags) {
+    List<Name> parts = split(path);
+    if (isVirtual(parts)) {
+      if ((flags & O_ACCMODE) != 0) {
+        throw new FsException(Errno.EACCES, "virtual files are read-only");
+      }
+      if (parts.size() != 2) {
+        throw new FsException(parts.size() == 1 ? Errno.EISDIR : Errno.ENOENT, "not a virtual file");
+      }
+      VirtualFile f = virtualDirs.get(parts.get(0)).get(parts.get(1));
+      if (f == null) {
+        throw new FsException(Errno.ENOENT, "no such virtual file");
+      }
+      long fh = nextHandle.getAndIncrement();
+      handles.put(fh, new Handle(null, flags, f.content()));
+      return fh;
+    }
+    Inode n = resolve(path);
+    if (n.isDir()) {
+      throw new FsException(Errno.EISDIR, "is a directory");
+    }
+    long fh = openHandle(n, flags);
+    if ((flags & O_TRUNC) != 0 && (flags & O_ACCMODE) != 0) {
+      ftruncate(fh, 0);
+    }
+    return fh;
+  }
+
+  public boolean isVirtualHandle(long fh) {
+    Handle h = handles.get(fh);
+    return h != null && h.inode() == null;
+  }
+
+  private long openHandle(Inode n, int flags) {
+    n.lock.writeLock().lock();
+    try {
+      n.openCount++;
+    } finally {
+      n.lock.writeLock().unlock();
+    }
+    long fh = nextHandle.getAndIncrement();
+    handles.put(fh, new Handle(n, flags, null));
+    return fh;
+  }
+
+  private Handle handle(long fh) {
+    Handle h = handles.get(fh);
+    if (h == null) {
+      throw new FsException(Errno.EBADF, "bad file handle");
+    }
+    return h;
+  }
+
+  public void release(long fh) {
+    Handle h = handles.remove(fh);
+    if (h != null && h.inode() != null) {
+      release(h.inode());
+    }
+  }
+
+  private void release(Inode n) {
+    MetadataStore.Op delete = null;
+    n.lock.writeLock().lock();
+    try {
+      n.openCount--;
+      if (n.openCount == 0) {
+        closeContent(n);
+        if (n.nlink <= 0 && inodes.containsKey(n.id)) {
+          delete = deleteInode(n);
+        }
+      }
+    } finally {
+      n.lock.writeLock().unlock();
+    }
+    if (delete != null) {
+      meta.enqueue(List.of(delete));
+    }
+  }
+
+  /** fsync/fdatasync: the file's data and all metadata queued so far become durable. */
+  public void fsync(long fh) {
+    Handle h = handle(fh);
+    if (h.inode() == null) {
+      return;
+    }
+    meta.contentWritten();
+    meta.enqueue(List.of());
+    meta.flush();
+  }
+
+  public int read(long fh, long offset, byte[] dst, int len) {
+    Handle h = handle(fh);
+    if (h.inode() == null) {
+      byte[] c = h.virtualContent();
+      if (offset >= c.length) {
+        return 0;
+      }
+      int n = (int) Math.min(len, c.length - offset);
+      System.arraycopy(c, (int) offset, dst, 0, n);
+      return n;
+    }
+    Inode n = h.inode();
+    int got;
+    n.lock.readLock().lock();
+    try {
+      got = readLocked(n, offset, dst, len);
+    } finally {
+      n.lock.readLock().unlock();
+    }
+    bytesRead.addAndGet(got);
+    touchAtime(n);
+    return got;
+  }
+
+  /** relatime, as Linux mounts by default: atime moves when it is older than mtime/ctime or a day. */
+  private void touchAtime(Inode n) {
+    long now = now();
+    long a = n.atimeNs;
+    if (a > n.mtimeNs && a > n.ctimeNs && now - a < 86_400_000_000_000L) {
+      return;
+    }
+    n.lock.writeLock().lock();
+    try {
+      if (n.atimeNs <= n.mtimeNs || n.atimeNs <= n.ctimeNs || now - n.atimeNs >= 86_400_000_000_000L) {
+        n.atimeNs = now;
+        if (inodes.containsKey(n.id)) {
+          meta.put(n);
+        }
+      }
+    } finally {
+      n.lock.writeLock().unlock();
+    }
+  }
+
+  private static final ThreadLocal<byte[]> SEALED = ThreadLocal.withInitial(() -> new byte[ChunkCipher.SLOT_SIZE]);
+  private static final ThreadLocal<byte[]> PLAIN = ThreadLocal.withInitial(() -> new byte[CHUNK]);
+
+  private int readLocked(Inode n, long offset, byte[] dst, int len) {
+    if (!n.isRegular()) {
+      throw new FsException(Errno.EINVAL, "not a regular file");
+    }
+    if (offset >= n.size || len <= 0) {
+      return 0;
+    }
+    int total = (int) Math.min(len, n.size - offset);
+    int done = 0;
+    byte[] plain = PLAIN.get();
+    while (done < total) {
+      long pos = offset + done;
+      long idx = pos / CHUNK;
+      int within = (int) (pos % CHUNK);
+      int take = Math.min(CHUNK - within, total - done);
+      if (n.version(idx) == 0) {
+        Arrays.fill(dst, done, done + take, (byte) 0);
+      } else {
+        loadChunk(n, idx, n.size, plain);
+        System.arraycopy(plain, within, dst, done, take);
+      }
+      done += take;
+    }
+    return total;
+  }
+
+  /** Decrypts chunk idx (as sealed for a file of fileSize bytes) into plain. Inode lock held. */
+  private void loadChunk(Inode n, long idx, long fileSize, byte[] plain) {
+    int plen = Inode.chunkLength(idx, fileSize);
+    long ver = n.version(idx);
+    byte[] sealed = SEALED.get();
+    try {
+      ContentFile cf = contentOf(n, false);
+      int got = cf.read(sealed, 0, plen + ChunkCipher.OVERHEAD, ContentFile.slotOffset(idx, ver));
+      if (got != plen + ChunkCipher.OVERHEAD) {
+        authFailures.incrementAndGet();
+        LOG.log(Level.ERROR, "content of inode {0} is truncated at chunk {1}", n.id, idx);
+        throw new FsException(Errno.EIO, "content file truncated");
+      }
+      n.cipher.open(idx, ver, sealed, 0, got, plain, 0);
+    } catch (AuthenticationFailedException e) {
+      authFailures.incrementAndGet();
+      LOG.log(Level.ERROR, "chunk {0} of inode {1} failed authentication: {2}", idx, n.id, e.getMessage());
+      throw new FsException(Errno.EIO, "chunk failed authentication", e);
+    } catch (IOException e) {
+      throw new FsException(Errno.EIO, "reading content: " + e.getMessage(), e);
+    }
+  }
+
+  /** The open content file of n, created when {@code create} and there is none. Lock held (write for create). */
+  private ContentFile contentOf(Inode n, boolean create) throws IOException {
+    if (n.content == null) {
+      synchronized (n) {
+        if (n.content == null) {
+          if (n.fileId == null) {
+            if (!create) {
+              throw new FsException(Errno.EIO, "inode " + n.id + " has no content file");
+            }
+            n.content = content.create(n);
+          } else {
+            n.content = content.open(n);
+          }
+        }
+      }
+    }
+    return n.content;
+  }
+
+  public int write(long fh, long offset, byte[] src, int len) {
+    Handle h = handle(fh);
+    if (h.inode() == null) {
+      throw new FsException(Errno.EACCES, "virtual files are read-only");
+    }
+    if ((h.flags() & O_ACCMODE) == 0) {
+      throw new FsException(Errno.EBADF, "file not open for writing");
+    }
+    Inode n = h.inode();
+    n.lock.writeLock().lock();
+    try {
+      long off = (h.flags() & O_APPEND) != 0 ? n.size : offset;
+      if (off + len > MAX_FILE_SIZE) {
+        throw new FsException(Errno.EFBIG, "file too large");
+      }
+      int done = writeLocked(n, off, src, len);
+      bytesWritten.addAndGet(done);
+      return done;
+    } finally {
+      n.lock.writeLock().unlock();
+    }
+  }
+
+  private int writeLocked(Inode n, long offset, byte[] src, int len) {
+    if (len == 0) {
+      return 0;
+    }
+    long oldSize = n.size;
+    long newSize = Math.max(oldSize, offset + len);
+    byte[] plain = PLAIN.get();
+    int done = 0;
+    try {
+      // the old last chunk grows (zero-filled) when the file grows past it without this write covering it
+      if (newSize > oldSize && oldSize % CHUNK != 0) {
+        long last = (oldSize - 1) / CHUNK;
+        if (offset / CHUNK > last && n.version(last) != 0) {
+          resealChunk(n, last, oldSize, newSize);
+        }
+      }
+      while (done < len) {
+        long pos = offset + done;
+        long idx = pos / CHUNK;
+        int within = (int) (pos % CHUNK);
+        int take = Math.min(CHUNK - within, len - done);
+        int newLen = Inode.chunkLength(idx, newSize);
+        boolean covers = within == 0 && take == newLen;
+        if (!covers) {
+          int oldLen = Inode.chunkLength(idx, oldSize);
+          if (n.version(idx) != 0 && oldLen > 0) {
+            loadChunk(n, idx, oldSize, plain);
+            Arrays.fill(plain, oldLen, newLen, (byte) 0);
+          } else {
+            Arrays.fill(plain, 0, newLen, (byte) 0);
+          }
+        }
+        System.arraycopy(src, done, plain, within, take);
+        storeChunk(n, idx, plain, newLen);
+        done += take;
+        n.size = Math.max(n.size, pos + take);
+      }
+    } catch (FsException e) {
+      if (done == 0) {
+        throw e;
+      }
+    } catch (IOException e) {
+      if (done == 0) {
+        throw ioError(e);
+      }
+    } finally {
+      if (done > 0 || n.size != oldSize) {
+        long now = now();
+        n.mtimeNs = n.ctimeNs = now;
+        n.mode &= ~04000; // a write clears set-user-ID, as on ext4 (unprivileged writers)
+        meta.put(n);
+      }
+    }
+    return done;
+  }
+
+  private static FsException ioError(IOException e) {
+    String m = String.valueOf(e.getMessage());
+    if (m.contains("No space left")) {
+      return new FsException(Errno.ENOSPC, "no space left on the vault's disk", e);
+    }
+    return new FsException(Errno.EIO, "content I/O: " + m, e);
+  }
+
+  /** Seals plain[0, len) as a new version of chunk idx into the slot the committed metadata does not use. */
+  private void storeChunk(Inode n, long idx, byte[] plain, int len) throws IOException {
+    content.checkSpace(ChunkCipher.SLOT_SIZE);
+    ContentFile cf = contentOf(n, true);
+    int i = Math.toIntExact(idx);
+    long committedVersion;
+    synchronized (n.commitMonitor) {
+      while (n.inflight.containsKey(i)) {
+        try {
+          n.commitMonitor.wait();
+        } catch (InterruptedException e) {
+          Thread.currentThread().interrupt();
+          throw new FsException(Errno.EIO, "interrupted");
+        }
+      }
+      committedVersion = i < n.committed.length ? n.committed[i] : 0;
+    }
+    long v = n.versionCounter + 1;
+    if (committedVersion != 0 && (v & 1) == (committedVersion & 1)) {
+      v++;
+    }
+    byte[] sealed = SEALED.get();
+    int slen = n.cipher.seal(idx, v, plain, 0, len, sealed, 0);
+    cf.write(sealed, 0, slen, ContentFile.slotOffset(idx, v));
+    n.versionCounter = v;
+    n.setVersion(idx, v);
+    meta.contentWritten();
+  }
+
+  /** Re-seals chunk idx, sealed for a file of oldSize bytes, for a file of newSize bytes (zero-extending or cutting). */
+  private void resealChunk(Inode n, long idx, long oldSize, long newSize) throws IOException {
+    byte[] plain = PLAIN.get();
+    int oldLen = Inode.chunkLength(idx, oldSize);
+    int newLen = Inode.chunkLength(idx, newSize);
+    loadChunk(n, idx, oldSize, plain);
+    if (newLen > oldLen) {
+      Arrays.fill(plain, oldLen, newLen, (byte) 0);
+    }
+    storeChunk(n, idx, plain, newLen);
+  }
+
+  public void truncate(byte[] path, long size) {
+    Inode n = resolve(path);
+    truncateInode(n, size);
+  }
+
+  public void ftruncate(long fh, long size) {
+    Handle h = handle(fh);
+    if (h.inode() == null) {
+      throw new FsException(Errno.EACCES, "virtual files are read-only");
+    }
+    truncateInode(h.inode(), size);
+  }
+
+  private void truncateInode(Inode n, long size) {
+    if (size < 0) {
+      throw new FsException(Errno.EINVAL, "negative size");
+    }
+    if (size > MAX_FILE_SIZE) {
+      throw new FsException(Errno.EFBIG, "file too large");
+    }
+    n.lock.writeLock().lock();
+    try {
+      if (n.isDir()) {
+        throw new FsException(Errno.EISDIR, "is a directory");
+      }
+      if (!n.isRegular()) {
+        throw new FsException(Errno.EINVAL, "not a regular file");
+      }
+      long old = n.size;
+      if (size < old) {
+        long keep = (size + CHUNK - 1) / CHUNK;
+        for (long i = keep; i < n.versions.length; i++) {
+          n.setVersion(i, 0);
+        }
+        if (size % CHUNK != 0 && n.version(size / CHUNK) != 0) {
+          resealChunk(n, size / CHUNK, old, size);
+        }
+      } else if (size > old && old % CHUNK != 0) {
+        long last = (old - 1) / CHUNK;
+        if (n.version(last) != 0) {
+          resealChunk(n, last, old, size);
+        }
+      }
+      // the chunk count of the last version block may have changed
+      if (size != old) {
+        long chunks = (Math.max(size, old) + CHUNK - 1) / CHUNK;
+        n.dirtyBlocks.set((int) (Math.max(0, chunks - 1) / Inode.BLOCK_CHUNKS));
+        n.dirtyBlocks.set((int) (Math.max(0, (size + CHUNK - 1) / CHUNK - 1) / Inode.BLOCK_CHUNKS));
+      }
+      n.size = size;
+      long now = now();
+      n.mtimeNs = n.ctimeNs = now;
+      meta.put(n);
+    } catch (IOException e) {
+      throw ioError(e);
+    } finally {
+      if (n.openCount == 0) {
+        closeContent(n);
+      }
+      n.lock.writeLock().unlock();
+    }
+  }
+}

@@ -1,0 +1,316 @@
+package dev.clawfs.mount;
+
+import dev.clawfs.crypto.CryptoException;
+import dev.clawfs.crypto.KdfParams;
+import dev.clawfs.crypto.MasterKeys;
+import dev.clawfs.crypto.VaultFormatException;
+import dev.clawfs.crypto.VaultHeader;
+import dev.clawfs.crypto.WrongPassphraseException;
+import dev.clawfs.fuse.ClawFileSystem;
+import java.io.BufferedReader;
+import java.io.Console;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.io.OutputStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.concurrent.Callable;
+import java.util.concurrent.TimeUnit;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+/** The {@code clawfs} command line. Exit codes are documented in the README. */
+@Command(
+    name = "clawfs",
+    mixinStandardHelpOptions = true,
+    version = "clawfs 0.1.0",
+    description = "Encrypted, searchable, agent-ready file system.",
+    subcommands = {
+      ClawfsCli.Init.class,
+      ClawfsCli.Mount.class,
+      ClawfsCli.Umount.class,
+      ClawfsCli.Status.class,
+      Server.class
+    })
+public final class ClawfsCli implements Callable<Integer> {
+  public static final int OK = 0;
+  public static final int ERROR = 1;
+  public static final int USAGE = 2;
+  public static final int WRONG_PASSPHRASE = 3;
+  public static final int BAD_VAULT = 4;
+  public static final int BAD_MOUNTPOINT = 5;
+
+  public static void main(String[] args) {
+    System.setProperty("java.util.logging.SimpleFormatter.format", "%1$tFT%1$tT.%1$tL %4$s %3$s: %5$s%6$s%n");
+    CommandLine cl = new CommandLine(new ClawfsCli());
+    cl.setExitCodeExceptionMapper(ClawfsCli::exitCodeOf);
+    cl.setExecutionExceptionHandler((ex, cmd, parsed) -> {
+      cmd.getErr().println("clawfs: " + messageOf(ex));
+      return exitCodeOf(ex);
+    });
+    System.exit(cl.execute(args));
+  }
+
+  static int exitCodeOf(Throwable e) {
+    if (e instanceof CliException c) {
+      return c.code;
+    } else if (e instanceof WrongPassphraseException) {
+      return WRONG_PASSPHRASE;
+    } else if (e instanceof VaultFormatException) {
+      return BAD_VAULT;
+    } else if (e instanceof CommandLine.ParameterException) {
+      return USAGE;
+    }
+    return ERROR;
+  }
+
+  static String messageOf(Throwable e) {
+    if (e instanceof WrongPassphraseException) {
+      return "wrong passphrase (or the vault header was altered); nothing was changed";
+    }
+    String m = e.getMessage();
+    return m == null ? e.getClass().getSimpleName() : m;
+  }
+
+  @Override
+  public Integer call() {
+    CommandLine.usage(this, System.err);
+    return USAGE;
+  }
+
+  /** An error with a chosen exit code and a message for the user. */
+  static final class CliException extends RuntimeException {
+    final int code;
+
+    CliException(int code, String message) {
+      super(message);
+      this.code = code;
+    }
+  }
+
+  /** Where the passphrase comes from: a file, CLAWFS_PASSPHRASE, stdin (server) or the terminal. */
+  static final class PassphraseOptions {
+    @Option(names = "--passphrase-file", paramLabel = "FILE", description = "Read the passphrase from the first line of FILE.")
+    Path file;
+
+    @Option(names = "--passphrase-stdin", hidden = true)
+    boolean stdin;
+
+    char[] read(boolean twice) throws IOException {
+      if (file != null) {
+        if (!Files.isReadable(file)) {
+          throw new CliException(ERROR, "cannot read passphrase file " + file);
+        }
+        String s = Files.readString(file, StandardCharsets.UTF_8);
+        int nl = s.indexOf('\n');
+        return checked((nl >= 0 ? s.substring(0, nl) : s).replace("\r", "").toCharArray());
+      }
+      if (stdin) {
+        BufferedReader r = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
+        String line = r.readLine();
+        return checked(line == null ? new char[0] : line.toCharArray());
+      }
+      String env = System.getenv("CLAWFS_PASSPHRASE");
+      if (env != null) {
+        return checked(env.toCharArray());
+      }
+      Console c = System.console();
+      if (c == null) {
+        throw new CliException(USAGE, "no passphrase: use --passphrase-file, CLAWFS_PASSPHRASE or a terminal");
+      }
+      char[] p = c.readPassword("Passphrase: ");
+      if (p == null) {
+        throw new CliException(USAGE, "no passphrase given");
+      }
+      if (twice) {
+        char[] again = c.readPassword("Passphrase (again): ");
+        if (again == null || !Arrays.equals(p, again)) {
+          throw new CliException(USAGE, "the passphrases differ");
+        }
+        Arrays.fill(again, '\0');
+      }
+      return checked(p);
+    }
+
+    private static char[] checked(char[] p) {
+      if (p.length == 0) {
+        throw new CliException(USAGE, "the passphrase is empty");
+      }
+      return p;
+    }
+  }
+
+  @Command(name = "init", description = "Create a new encrypted vault in VAULT (an empty or missing directory).")
+  static final class Init implements Callable<Integer> {
+    @Parameters(index = "0", paramLabel = "VAULT")
+    Path vault;
+
+    @CommandLine.Mixin
+    PassphraseOptions pass;
+
+    @Option(names = "--kdf-memory-kib", paramLabel = "KIB", description = "Argon2id memory (default ${DEFAULT-VALUE}).")
+    int memoryKiB = KdfParams.defaults().memoryKiB();
+
+    @Option(names = "--kdf-iterations", paramLabel = "N", description = "Argon2id passes (default ${DEFAULT-VALUE}).")
+    int iterations = KdfParams.defaults().iterations();
+
+    @Override
+    public Integer call() throws IOException {
+      Path v = vault.toAbsolutePath().normalize();
+      if (VaultHeader.exists(v)) {
+        throw new CliException(ERROR, "a vault already exists at " + v + "; refusing to overwrite it");
+      }
+      if (Files.exists(v)) {
+        if (!Files.isDirectory(v)) {
+          throw new CliException(ERROR, v + " is not a directory");
+        }
+        try (var s = Files.list(v)) {
+          if (s.findAny().isPresent()) {
+            throw new CliException(ERROR, v + " is not empty; a vault needs a directory of its own");
+          }
+        }
+      }
+      Files.createDirectories(v);
+      char[] p = pass.read(true);
+      KdfParams params;
+      try {
+        params = new KdfParams(memoryKiB, iterations, KdfParams.defaults().parallelism());
+      } catch (IllegalArgumentException e) {
+        throw new CliException(USAGE, "bad KDF parameters: " + e.getMessage());
+      }
+      MasterKeys keys = VaultHeader.create(v, p, params);
+      Arrays.fill(p, '\0');
+      try {
+        ClawFileSystem.initialize(v, keys, Identity.uid(), Identity.gid());
+      } finally {
+        keys.destroy();
+      }
+      System.out.println("created vault " + v);
+      return OK;
+    }
+  }
+
+  @Command(name = "mount", description = "Unlock VAULT and mount it at MOUNTPOINT; returns once the mount is ready.")
+  static final class Mount implements Callable<Integer> {
+    @Parameters(index = "0", paramLabel = "VAULT")
+    Path vault;
+
+    @Parameters(index = "1", paramLabel = "MOUNTPOINT")
+    Path mountpoint;
+
+    @CommandLine.Mixin
+    PassphraseOptions pass;
+
+    @Option(names = "--foreground", description = "Stay attached: serve in this process until unmounted.")
+    boolean foreground;
+
+    @Option(names = {"-o", "--options"}, paramLabel = "OPTS", description = "Extra FUSE options, comma separated.")
+    String fuseOptions;
+
+    @Option(names = "--commit-interval-ms", paramLabel = "MS", description = "Longest time metadata waits in memory before it is committed (default ${DEFAULT-VALUE}).")
+    long commitIntervalMs = 1000;
+
+    @Override
+    public Integer call() throws Exception {
+      Path v = vault.toAbsolutePath().normalize();
+      Path m = mountpoint.toAbsolutePath().normalize();
+      Mounts.checkVault(v);
+      Mounts.prepareMountpoint(m);
+      char[] p = pass.read(false);
+      if (foreground) {
+        return Server.serve(v, m, p, fuseOptions, commitIntervalMs, null);
+      }
+      return spawn(v, m, p);
+    }
+
+    private int spawn(Path v, Path m, char[] p) throws Exception {
+      Path log = Mounts.logFile(m);
+      List<String> cmd = new ArrayList<>();
+      cmd.add("setsid");
+      cmd.add(ProcessHandle.current().info().command().orElse("java"));
+      cmd.add("-Dfile.encoding=" + System.getProperty("file.encoding"));
+      cmd.add("-Dsun.jnu.encoding=" + System.getProperty("sun.jnu.encoding"));
+      String extra = System.getenv("CLAWFS_SERVER_JAVA_OPTS");
+      if (extra != null && !extra.isBlank()) {
+        cmd.addAll(Arrays.asList(extra.trim().split("\\s+")));
+      }
+      cmd.add("-cp");
+      cmd.add(Path.of(ClawfsCli.class.getProtectionDomain().getCodeSource().getLocation().toURI()).toString());
+      cmd.add(ClawfsCli.class.getName());
+      cmd.add("serve");
+      cmd.add(v.toString());
+      cmd.add(m.toString());
+      cmd.add("--passphrase-stdin");
+      cmd.add("--commit-interval-ms");
+      cmd.add(Long.toString(commitIntervalMs));
+      if (fuseOptions != null) {
+        cmd.add("-o");
+        cmd.add(fuseOptions);
+      }
+      ProcessBuilder pb = new ProcessBuilder(cmd);
+      pb.redirectError(ProcessBuilder.Redirect.appendTo(log.toFile()));
+      Process proc = pb.start();
+      try (OutputStream os = proc.getOutputStream()) {
+        byte[] bytes = StandardCharsets.UTF_8.encode(java.nio.CharBuffer.wrap(p)).array();
+        int len = 0;
+        while (len < bytes.length && bytes[len] != 0) {
+          len++;
+        }
+        os.write(bytes, 0, len);
+        os.write('\n');
+        Arrays.fill(bytes, (byte) 0);
+      } finally {
+        Arrays.fill(p, '\0');
+      }
+      BufferedReader r = new BufferedReader(new InputStreamReader(proc.getInputStream(), StandardCharsets.UTF_8));
+      String line = r.readLine();
+      if (line != null && line.startsWith("READY")) {
+        System.out.println("mounted " + v + " at " + m + " (server pid " + proc.pid() + ", log " + log + ")");
+        return OK;
+      }
+      if (line != null && line.startsWith("ERROR ")) {
+        String[] parts = line.split(" ", 3);
+        proc.waitFor(10, TimeUnit.SECONDS);
+        throw new CliException(Integer.parseInt(parts[1]), parts.length > 2 ? parts[2] : "mount failed");
+      }
+      proc.waitFor(10, TimeUnit.SECONDS);
+      throw new CliException(ERROR, "the server exited before the mount was ready; see " + log);
+    }
+  }
+
+  @Command(name = "umount", aliases = "unmount", description = "Flush everything, unmount MOUNTPOINT and end its server.")
+  static final class Umount implements Callable<Integer> {
+    @Parameters(index = "0", paramLabel = "MOUNTPOINT")
+    Path mountpoint;
+
+    @Override
+    public Integer call() throws Exception {
+      Path m = mountpoint.toAbsolutePath().normalize();
+      Mounts.unmount(m);
+      System.out.println("unmounted " + m);
+      return OK;
+    }
+  }
+
+  @Command(name = "status", description = "Show the vault, uptime, files, bytes and open handles of a mount.")
+  static final class Status implements Callable<Integer> {
+    @Parameters(index = "0", paramLabel = "MOUNTPOINT")
+    Path mountpoint;
+
+    @Override
+    public Integer call() throws Exception {
+      Path m = mountpoint.toAbsolutePath().normalize();
+      if (!Mounts.isClawfsMount(m)) {
+        throw new CliException(BAD_MOUNTPOINT, m + " is not a ClawFS mount");
+      }
+      System.out.print(Files.readString(m.resolve("system").resolve("status"), StandardCharsets.UTF_8));
+      return OK;
+    }
+  }
+}

@@ -1,0 +1,171 @@
+package dev.clawfs.mount;
+
+import dev.clawfs.crypto.CryptoException;
+import dev.clawfs.crypto.MasterKeys;
+import dev.clawfs.crypto.VaultFormatException;
+import dev.clawfs.crypto.VaultHeader;
+import dev.clawfs.crypto.WrongPassphraseException;
+import dev.clawfs.fuse.ClawFileSystem;
+import dev.clawfs.fuse.FsException;
+import dev.clawfs.fuse.FuseAdapter;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.lang.System.Logger.Level;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+/**
+ * The mount server: unlocks the vault, opens the file system, mounts it and serves until it is
+ * unmounted. Started by {@code clawfs mount} in its own session; it reports readiness (or the
+ * error and its exit code) as one line on stdout, which the starting command relays.
+ */
+@Command(name = "serve", hidden = true, description = "Serve a vault in the foreground (used by mount).")
+final class Server implements Callable<Integer> {
+  private static final System.Logger LOG = System.getLogger("clawfs.server");
+
+  @Parameters(index = "0", paramLabel = "VAULT")
+  Path vault;
+
+  @Parameters(index = "1", paramLabel = "MOUNTPOINT")
+  Path mountpoint;
+
+  @CommandLine.Mixin
+  ClawfsCli.PassphraseOptions pass;
+
+  @Option(names = {"-o", "--options"})
+  String fuseOptions;
+
+  @Option(names = "--commit-interval-ms")
+  long commitIntervalMs = 1000;
+
+  @Override
+  public Integer call() throws Exception {
+    PrintStream ready = new PrintStream(new java.io.FileOutputStream(java.io.FileDescriptor.out), true, StandardCharsets.UTF_8);
+    // from here on, stdout carries only the readiness line; everything else goes to the log (stderr)
+    System.setOut(System.err);
+    char[] p;
+    try {
+      p = pass.read(false);
+    } catch (RuntimeException e) {
+      return report(ready, e);
+    }
+    return serve(vault.toAbsolutePath().normalize(), mountpoint.toAbsolutePath().normalize(), p, fuseOptions, commitIntervalMs, ready);
+  }
+
+  private static int report(PrintStream ready, Throwable e) {
+    int code = ClawfsCli.exitCodeOf(e);
+    String msg = ClawfsCli.messageOf(e);
+    if (e instanceof FsException || e instanceof IOException) {
+      code = ClawfsCli.BAD_VAULT;
+      msg = "cannot open the vault: " + msg;
+    }
+    if (ready != null) {
+      ready.println("ERROR " + code + " " + msg.replace('\n', ' '));
+      ready.close();
+      return code;
+    }
+    throw e instanceof RuntimeException r ? r : new ClawfsCli.CliException(code, msg);
+  }
+
+  /** Serves until unmounted. {@code ready} gets the readiness line; null when run in the foreground. */
+  static int serve(Path vault, Path mountpoint, char[] passphrase, String extraOptions, long commitIntervalMs, PrintStream ready)
+      throws Exception {
+    MasterKeys keys;
+    ClawFileSystem fs;
+    try {
+      Mounts.checkVault(vault);
+      try {
+        keys = VaultHeader.unlock(vault, passphrase);
+      } finally {
+        Arrays.fill(passphrase, '\0');
+      }
+      try {
+        fs = ClawFileSystem.open(vault, keys, commitIntervalMs);
+      } catch (CryptoException e) {
+        throw new FsException(dev.clawfs.fuse.Errno.EIO, "vault metadata failed authentication: " + e.getMessage(), e);
+      }
+    } catch (WrongPassphraseException | VaultFormatException | FsException | IOException | ClawfsCli.CliException e) {
+      return report(ready, e);
+    }
+    long started = System.currentTimeMillis();
+    Map<String, dev.clawfs.fuse.VirtualFile> system = new LinkedHashMap<>();
+    system.put("status", () -> status(fs, vault, mountpoint, started).getBytes(StandardCharsets.UTF_8));
+    fs.registerVirtualDirectory("system", system);
+
+    FuseAdapter adapter = new FuseAdapter(fs);
+    boolean root = Identity.uid() == 0;
+    try {
+      adapter.mount(mountpoint, FuseAdapter.mountOptions(vault.toString(), root, extraOptions));
+      long deadline = System.nanoTime() + 20_000_000_000L;
+      while (!Mounts.isClawfsMount(mountpoint)) {
+        if (System.nanoTime() > deadline) {
+          throw new ClawfsCli.CliException(ClawfsCli.BAD_MOUNTPOINT, "the mount at " + mountpoint + " did not come up within 20 s");
+        }
+        Thread.sleep(20);
+      }
+    } catch (Exception e) {
+      fs.close();
+      keys.destroy();
+      int code = e instanceof ClawfsCli.CliException c ? c.code : ClawfsCli.BAD_MOUNTPOINT;
+      String msg = "cannot mount at " + mountpoint + ": " + ClawfsCli.messageOf(e);
+      if (ready != null) {
+        ready.println("ERROR " + code + " " + msg);
+        ready.close();
+        return code;
+      }
+      throw new ClawfsCli.CliException(code, msg);
+    }
+    Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+      // SIGTERM: jnr-fuse's own hook unmounts lazily; make sure the metadata is committed
+      try {
+        fs.close();
+      } catch (Exception e) {
+        LOG.log(Level.ERROR, "flush on shutdown failed: {0}", e.getMessage());
+      }
+    }, "clawfs-shutdown"));
+    LOG.log(Level.INFO, "serving {0} at {1}", vault, mountpoint);
+    if (ready != null) {
+      ready.println("READY " + ProcessHandle.current().pid());
+      ready.close();
+    } else {
+      System.out.println("mounted " + vault + " at " + mountpoint + "; serving in the foreground (pid " + ProcessHandle.current().pid() + ")");
+    }
+    adapter.awaitDestroyed();
+    keys.destroy();
+    LOG.log(Level.INFO, "unmounted {0}; all metadata committed", mountpoint);
+    return ClawfsCli.OK;
+  }
+
+  static String status(ClawFileSystem fs, Path vault, Path mountpoint, long startedMs) {
+    ClawFileSystem.Stats s = fs.stats();
+    StringBuilder b = new StringBuilder();
+    b.append("vault: ").append(vault).append('\n');
+    b.append("mountpoint: ").append(mountpoint).append('\n');
+    b.append("pid: ").append(ProcessHandle.current().pid()).append('\n');
+    b.append("uptime: ").append(format(Duration.ofMillis(System.currentTimeMillis() - startedMs))).append('\n');
+    b.append("files: ").append(s.files()).append('\n');
+    b.append("directories: ").append(s.directories()).append('\n');
+    b.append("bytes: ").append(s.bytes()).append('\n');
+    b.append("open handles: ").append(s.openHandles()).append('\n');
+    b.append("bytes read: ").append(s.bytesRead()).append('\n');
+    b.append("bytes written: ").append(s.bytesWritten()).append('\n');
+    b.append("metadata pending: ").append(s.pendingMetadataOps()).append('\n');
+    b.append("authentication failures: ").append(s.authFailures()).append('\n');
+    b.append("last error: ").append(s.lastError() == null ? "none" : s.lastError()).append('\n');
+    return b.toString();
+  }
+
+  private static String format(Duration d) {
+    long s = d.getSeconds();
+    return String.format("%dd %02dh %02dm %02ds", s / 86400, (s / 3600) % 24, (s / 60) % 60, s % 60);
+  }
+}

@@ -1,0 +1,290 @@
+package dev.clawfs.mount;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.clawfs.mount.MountedVault.Result;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.UserDefinedFileAttributeView;
+import java.util.ArrayList;
+import java.util.Base64;
+import java.util.HexFormat;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Someone who has the vault directory but not the passphrase learns no name and no word:
+ * distinctive names, contents, symlink targets and xattrs written through the mount are looked
+ * for in every byte of every vault file (SQLite db, -wal, -shm, content files), in ASCII,
+ * upper case, UTF-16, hex and base64 at every alignment, while mounted and after unmount.
+ */
+class LeakageIT {
+  /** Words used only in names (files, directories, links, xattr names). */
+  private static final List<String> NAME_WORDS = List.of(
+      "zanzibarquokka", "platypusdossier", "wombatcompass", "pelicanmarathon", "falconquadrille",
+      "tapiraurora", "hardlinkmarmoset", "labyrinthmkdir", "kumquatattribute", "phantcaravane");
+  /** Words used only in contents, symlink targets and xattr values. */
+  private static final List<String> CONTENT_WORDS = List.of(
+      "xylophonequagmire", "marmaladeventriloquist", "quixoticfandango", "jellyfishsonata",
+      "hippogriffcanteen", "overwrittenbasilisk", "ocelotharmonica", "narwhalsemaphore",
+      "gondolabrigadier", "saxophonebumblebee");
+
+  @TempDir Path base;
+
+  /** Writes the distinctive files through the mount and fsyncs them. */
+  private static void writeDistinctiveFiles(MountedVault v) throws IOException {
+    Path ws = v.path("workspaces");
+    Path dossier = ws.resolve("platypusdossier");
+    Files.createDirectories(dossier.resolve("labyrinthmkdir/deeper"));
+    StringBuilder text = new StringBuilder();
+    for (int i = 0; i < 400; i++) {
+      text.append("Paragraph ").append(i).append(": the xylophonequagmire met a ")
+          .append("marmaladeventriloquist near the quixoticfandango, and a saxophonebumblebee ")
+          .append("hummed along. Ordinary words fill the rest of this sentence so that the text ")
+          .append("is long and spans several chunks of the content format.\n");
+    }
+    synced(dossier.resolve("zanzibarquokka-report.txt"),
+        ("xylophonequagmire ".repeat(200) + "\n" + text).getBytes(StandardCharsets.UTF_8));
+    synced(ws.resolve("tiny.txt"), "jellyfishsonata".getBytes(StandardCharsets.US_ASCII));
+    synced(dossier.resolve("labyrinthmkdir/deeper/big.txt"),
+        "hippogriffcanteen\n".repeat(120_000).getBytes(StandardCharsets.US_ASCII));
+    synced(ws.resolve("utf16.txt"), "saxophonebumblebee".getBytes(StandardCharsets.UTF_16LE));
+    synced(ws.resolve("\u00e9l\u00e9phantcaravane.txt"), "unicode name".getBytes(StandardCharsets.UTF_8));
+    // overwritten content: the old words must not remain anywhere either
+    Path over = ws.resolve("overwritten.txt");
+    synced(over, "overwrittenbasilisk ".repeat(50).getBytes(StandardCharsets.US_ASCII));
+    synced(over, "replacement".getBytes(StandardCharsets.US_ASCII));
+    // renamed: the old name must not remain
+    Path old = dossier.resolve("pelicanmarathon.txt");
+    synced(old, "renamed file".getBytes(StandardCharsets.US_ASCII));
+    Files.move(old, dossier.resolve("falconquadrille.txt"));
+    // deleted: neither its name nor its content may remain
+    Path gone = ws.resolve("tapiraurora.txt");
+    synced(gone, "ocelotharmonica ".repeat(100).getBytes(StandardCharsets.US_ASCII));
+    Files.delete(gone);
+    Files.createLink(dossier.resolve("hardlinkmarmoset"), dossier.resolve("falconquadrille.txt"));
+    Files.createSymbolicLink(dossier.resolve("wombatcompass"),
+        Path.of("../narwhalsemaphore/" + "narwhalsemaphore-".repeat(10) + "/target.txt"));
+    Path withXattr = dossier.resolve("zanzibarquokka-report.txt");
+    UserDefinedFileAttributeView xv =
+        Files.getFileAttributeView(withXattr, UserDefinedFileAttributeView.class);
+    xv.write("kumquatattribute",
+        ByteBuffer.wrap("value gondolabrigadier".getBytes(StandardCharsets.UTF_8)));
+    synced(withXattr, null);
+    // the names and values read back (so the test wrote what it means to look for)
+    assertEquals("renamed file", Files.readString(dossier.resolve("hardlinkmarmoset")));
+    assertTrue(Files.readSymbolicLink(dossier.resolve("wombatcompass")).toString()
+        .startsWith("../narwhalsemaphore/"));
+    ByteBuffer b = ByteBuffer.allocate(xv.size("kumquatattribute"));
+    xv.read("kumquatattribute", b);
+    assertEquals("value gondolabrigadier", new String(b.array(), StandardCharsets.UTF_8));
+  }
+
+  /** Writes (if given) and fsyncs. */
+  private static void synced(Path p, byte[] content) throws IOException {
+    if (content != null) {
+      try (FileChannel ch = FileChannel.open(p, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
+          StandardOpenOption.TRUNCATE_EXISTING)) {
+        ByteBuffer buf = ByteBuffer.wrap(content);
+        while (buf.hasRemaining()) {
+          ch.write(buf);
+        }
+        ch.force(true);
+      }
+    } else {
+      try (FileChannel ch = FileChannel.open(p, StandardOpenOption.READ)) {
+        ch.force(true);
+      }
+    }
+  }
+
+  @Test
+  void noNameAndNoWordInAnyVaultFileWhileMountedOrAfter() throws IOException {
+    try (MountedVault v = MountedVault.create(base)) {
+      writeDistinctiveFiles(v);
+      List<String> leaks = scan(v.vault());
+      assertEquals(List.of(), leaks, "plaintext found in the vault while mounted (files: "
+          + listing(v.vault()) + ")");
+      assertEquals(List.of(), plaintextNames(v.vault()), "vault entries named after plaintext");
+      v.unmount();
+      assertEquals(List.of(), scan(v.vault()), "plaintext found in the vault after unmount (files: "
+          + listing(v.vault()) + ")");
+      assertEquals(List.of(), plaintextNames(v.vault()), "vault entries named after plaintext");
+
+      // after another mount (recovery, checkpoints, cache rebuilds) and unmount
+      v.mount();
+      assertEquals("xylophonequagmire ",
+          Files.readString(v.path("workspaces/platypusdossier/zanzibarquokka-report.txt"))
+              .substring(0, 18), "the vault no longer reads back");
+      v.unmount();
+      assertEquals(List.of(), scan(v.vault()), "plaintext found after a second mount");
+    }
+  }
+
+  @Test
+  void stringsFindsNoWordInTheVault() throws IOException {
+    Assumptions.assumeTrue(RealProgramsIT.onPath("strings"),
+        "SKIPPED: strings (package binutils) is not installed");
+    try (MountedVault v = MountedVault.create(base)) {
+      writeDistinctiveFiles(v);
+      List<String> whileMounted = stringsHits(v.vault());
+      assertEquals(List.of(), whileMounted, "strings finds plaintext in the mounted vault");
+      v.unmount();
+      assertEquals(List.of(), stringsHits(v.vault()), "strings finds plaintext after unmount");
+    }
+  }
+
+  @Test
+  void theSearchItselfFindsEveryEncodingOfAWord() throws IOException {
+    // every word is long enough that random ciphertext cannot hold it by chance
+    for (String w : words()) {
+      assertTrue(w.length() >= 10, "word too short for a meaningful search: " + w);
+    }
+    // a control: plant each encoding in an ordinary file and check that scan() sees it
+    Path plain = base.resolve("control");
+    Files.createDirectories(plain);
+    for (String form : List.of("ascii", "utf16", "base64-0", "base64-1", "base64-2", "hex")) {
+      Path f = plain.resolve(form);
+      byte[] w = "xylophonequagmire".getBytes(StandardCharsets.US_ASCII);
+      byte[] encoded = switch (form) {
+        case "ascii" -> w;
+        case "utf16" -> "xylophonequagmire".getBytes(StandardCharsets.UTF_16LE);
+        case "hex" -> HexFormat.of().formatHex(w).getBytes(StandardCharsets.US_ASCII);
+        default -> {
+          int k = form.charAt(form.length() - 1) - '0';
+          byte[] padded = new byte[k + w.length + 2];
+          System.arraycopy(w, 0, padded, k, w.length);
+          yield Base64.getEncoder().encode(padded);
+        }
+      };
+      byte[] noise = new byte[1000];
+      new java.util.Random(form.hashCode()).nextBytes(noise);
+      ByteBuffer b = ByteBuffer.allocate(2000 + encoded.length).put(noise).put(encoded).put(noise);
+      Files.write(f, b.array());
+      assertTrue(!scan(plain).isEmpty(), "the scan misses the " + form + " form");
+      Files.delete(f);
+    }
+    assertEquals(List.of(), scan(plain));
+  }
+
+  /** Every hit of every form of every word in every file under dir. */
+  static List<String> scan(Path dir) throws IOException {
+    Map<String, String> needles = new LinkedHashMap<>();
+    for (String w : words()) {
+      for (Map.Entry<String, byte[]> e : forms(w).entrySet()) {
+        needles.put(new String(e.getValue(), StandardCharsets.ISO_8859_1), w + " (" + e.getKey() + ")");
+      }
+    }
+    List<String> hits = new ArrayList<>();
+    try (Stream<Path> s = Files.walk(dir)) {
+      for (Path f : s.filter(Files::isRegularFile).sorted().toList()) {
+        String hay = new String(Files.readAllBytes(f), StandardCharsets.ISO_8859_1);
+        for (Map.Entry<String, String> n : needles.entrySet()) {
+          int at = hay.indexOf(n.getKey());
+          if (at >= 0) {
+            hits.add(dir.relativize(f) + " @" + at + ": " + n.getValue());
+          }
+        }
+      }
+    }
+    return hits;
+  }
+
+  private static List<String> words() {
+    List<String> all = new ArrayList<>(NAME_WORDS);
+    all.addAll(CONTENT_WORDS);
+    return all;
+  }
+
+  /** The byte sequences that would give the word away. */
+  private static Map<String, byte[]> forms(String word) {
+    Map<String, byte[]> f = new LinkedHashMap<>();
+    byte[] w = word.getBytes(StandardCharsets.US_ASCII);
+    f.put("ascii", w);
+    f.put("upper case", word.toUpperCase(Locale.ROOT).getBytes(StandardCharsets.US_ASCII));
+    f.put("utf-16le", word.getBytes(StandardCharsets.UTF_16LE));
+    f.put("utf-16be", word.getBytes(StandardCharsets.UTF_16BE));
+    f.put("hex", HexFormat.of().formatHex(w).getBytes(StandardCharsets.US_ASCII));
+    f.put("HEX", HexFormat.of().withUpperCase().formatHex(w).getBytes(StandardCharsets.US_ASCII));
+    // base64 of the word at each of the three byte alignments inside a longer encoding: the
+    // 4-character groups that depend only on the word's bytes
+    for (int k = 0; k < 3; k++) {
+      byte[] padded = new byte[k + w.length];
+      System.arraycopy(w, 0, padded, k, w.length);
+      String enc = Base64.getEncoder().withoutPadding().encodeToString(padded);
+      int start = k == 0 ? 0 : 4;
+      int end = ((k + w.length) / 3) * 4;
+      String stable = enc.substring(start, end);
+      f.put("base64+" + k, stable.getBytes(StandardCharsets.US_ASCII));
+      f.put("base64url+" + k,
+          stable.replace('+', '-').replace('/', '_').getBytes(StandardCharsets.US_ASCII));
+    }
+    return f;
+  }
+
+  /** Vault entries (files or directories) whose name contains a plaintext word. */
+  private static List<String> plaintextNames(Path vault) throws IOException {
+    List<String> bad = new ArrayList<>();
+    try (Stream<Path> s = Files.walk(vault)) {
+      for (Path p : s.toList()) {
+        String name = p.getFileName().toString().toLowerCase(Locale.ROOT);
+        for (String w : words()) {
+          if (name.contains(w)) {
+            bad.add(vault.relativize(p) + " (" + w + ")");
+          }
+        }
+      }
+    }
+    return bad;
+  }
+
+  /** Runs strings(1) on every vault file and looks for each word, case-insensitively. */
+  private static List<String> stringsHits(Path vault) throws IOException {
+    List<String> hits = new ArrayList<>();
+    try (Stream<Path> s = Files.walk(vault)) {
+      for (Path f : s.filter(Files::isRegularFile).sorted().toList()) {
+        for (String enc : List.of("s", "l")) { // 7-bit ASCII and 16-bit little-endian
+          Result r = MountedVault.run(List.of("strings", "-a", "-n", "6", "-e", enc, f.toString()),
+              null, 120);
+          assertEquals(0, r.exitCode(), "strings failed on " + f + ": " + r);
+          String out = r.stdout().toLowerCase(Locale.ROOT);
+          for (String w : words()) {
+            if (out.contains(w)) {
+              hits.add(vault.relativize(f) + ": " + w + " (strings -e " + enc + ")");
+            }
+          }
+        }
+      }
+    }
+    return hits;
+  }
+
+  private static String listing(Path vault) {
+    try (Stream<Path> s = Files.walk(vault)) {
+      return s.filter(Files::isRegularFile).map(p -> vault.relativize(p) + "=" + size(p))
+          .limit(40).toList().toString();
+    } catch (IOException e) {
+      return "unlistable: " + e;
+    }
+  }
+
+  private static long size(Path p) {
+    try {
+      return Files.size(p);
+    } catch (IOException e) {
+      return -1;
+    }
+  }
+}
