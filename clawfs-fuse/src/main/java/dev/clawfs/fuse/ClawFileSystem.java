@@ -161,7 +161,7 @@ public final class ClawFileSystem implements AutoCloseable {
   }
 
   @Override
-  public void close() throws IOException {
+  public synchronized void close() throws IOException {
     if (closed) {
       return;
     }
@@ -872,6 +872,9 @@ public final class ClawFileSystem implements AutoCloseable {
   }
 
   public byte[] getxattr(byte[] path, String name) {
+    if (isVirtual(split(path))) {
+      throw new FsException(Errno.ENODATA, "no such attribute");
+    }
     Inode n = resolve(path);
     n.lock.readLock().lock();
     try {
@@ -886,6 +889,9 @@ public final class ClawFileSystem implements AutoCloseable {
   }
 
   public List<String> listxattr(byte[] path) {
+    if (isVirtual(split(path))) {
+      return List.of();
+    }
     Inode n = resolve(path);
     n.lock.readLock().lock();
     try {

@@ -62,7 +62,7 @@ public final class FuseAdapter extends FuseStubFS {
     o.append("fsname=clawfs:").append(fsName.replace(",", "_"))
         .append(",subtype=clawfs")
         .append(",use_ino,hard_remove,big_writes,max_write=131072,max_read=131072")
-        .append(",entry_timeout=1,attr_timeout=1,negative_timeout=1")
+        .append(",entry_timeout=1,negative_timeout=1,attr_timeout=0")
         .append(",default_permissions");
     if (allowOther) {
       o.append(",allow_other");
@@ -78,8 +78,25 @@ public final class FuseAdapter extends FuseStubFS {
     destroyed.await();
   }
 
-  public void mount(Path mountpoint, String[] options) {
-    mount(mountpoint, false, false, options);
+  /**
+   * Starts serving in a thread of its own; the future completes when libfuse's loop ends (with
+   * an exception when the mount fails). Readiness is for the caller to observe in the mount table.
+   */
+  public java.util.concurrent.CompletableFuture<Void> start(Path mountpoint, String[] options) {
+    java.util.concurrent.CompletableFuture<Void> done = new java.util.concurrent.CompletableFuture<>();
+    Thread t = new Thread(() -> {
+      try {
+        mount(mountpoint, true, false, options);
+        done.complete(null);
+      } catch (Throwable e) {
+        done.completeExceptionally(e);
+      } finally {
+        destroyed.countDown();
+      }
+    }, "clawfs-fuse-loop");
+    t.setDaemon(true);
+    t.start();
+    return done;
   }
 
   private byte[] bytes(String path) {
@@ -250,9 +267,9 @@ public final class FuseAdapter extends FuseStubFS {
       int bits = mem.getByte(FI_BITS_OFFSET);
       if (fs.isVirtualHandle(fh)) {
         bits |= 1; // direct_io: virtual content may change size between stat and read
-      } else {
-        bits |= 2; // keep_cache: only this server changes the files, so cached pages stay valid
       }
+      // no keep_cache: libfuse2's high-level API gives each hard-link name its own kernel inode,
+      // so pages cached under one name must be dropped at open to see writes made through another
       mem.putByte(FI_BITS_OFFSET, (byte) bits);
       return 0;
     });

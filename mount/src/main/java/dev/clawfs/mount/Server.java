@@ -104,9 +104,21 @@ final class Server implements Callable<Integer> {
     FuseAdapter adapter = new FuseAdapter(fs);
     boolean root = Identity.uid() == 0;
     try {
-      adapter.mount(mountpoint, FuseAdapter.mountOptions(vault.toString(), root, extraOptions));
+      var loop = adapter.start(mountpoint, FuseAdapter.mountOptions(vault.toString(), root, extraOptions));
       long deadline = System.nanoTime() + 20_000_000_000L;
       while (!Mounts.isClawfsMount(mountpoint)) {
+        if (loop.isDone()) {
+          try {
+            loop.join();
+          } catch (java.util.concurrent.CompletionException e) {
+            Throwable c = e.getCause();
+            while (c.getCause() != null) {
+              c = c.getCause();
+            }
+            throw new ClawfsCli.CliException(ClawfsCli.BAD_MOUNTPOINT, "libfuse refused the mount: " + c.getMessage());
+          }
+          throw new ClawfsCli.CliException(ClawfsCli.BAD_MOUNTPOINT, "libfuse ended before the mount came up");
+        }
         if (System.nanoTime() > deadline) {
           throw new ClawfsCli.CliException(ClawfsCli.BAD_MOUNTPOINT, "the mount at " + mountpoint + " did not come up within 20 s");
         }
@@ -140,6 +152,7 @@ final class Server implements Callable<Integer> {
       System.out.println("mounted " + vault + " at " + mountpoint + "; serving in the foreground (pid " + ProcessHandle.current().pid() + ")");
     }
     adapter.awaitDestroyed();
+    fs.close();
     keys.destroy();
     LOG.log(Level.INFO, "unmounted {0}; all metadata committed", mountpoint);
     return ClawfsCli.OK;

@@ -105,7 +105,8 @@ class BadInputIT {
     assertEquals("still writable", Files.readString(v.path("workspaces/second.txt")));
     v.unmount();
     assertFalse(isMounted(v.mountpoint()));
-    assertMountsAndReadsBack(v);
+    v.mount();
+    assertEquals("first mount", Files.readString(v.path("workspaces/first.txt")));
     assertEquals("still writable", Files.readString(v.path("workspaces/second.txt")));
   }
 

@@ -75,7 +75,7 @@ class ModelBasedRandomIT {
     int ops = Integer.getInteger("clawfs.random.ops", 4000);
     System.out.printf("ModelBasedRandomIT: seed=%d ops=%d (replay: -Dclawfs.random.seed=%d)%n",
         seed, ops, seed);
-    vault = MountedVault.create(base.resolve("fs"));
+    vault = MountedVault.create(Files.createDirectories(base.resolve("fs")));
     Path mnt = vault.path("workspaces/model");
     Path model = base.resolve("model");
     Files.createDirectory(mnt);
@@ -128,7 +128,7 @@ class ModelBasedRandomIT {
       boolean crowded = all.size() > 70;
       int r = rnd.nextInt(100);
       if (crowded && r < 30) {
-        remove(pick(all, dirs));
+        remove(rnd.nextBoolean() ? pickFileLike(files, dirs, all) : pick(all, dirs));
       } else if (r < 20) {
         write(pickFileLike(files, dirs, all));
       } else if (r < 25) {
@@ -148,7 +148,8 @@ class ModelBasedRandomIT {
       } else if (r < 61) {
         rename(pick(all, dirs), rnd.nextInt(3) == 0 ? pick(all, dirs) : newName(dirs));
       } else if (r < 65) {
-        link(pick(all, dirs), rnd.nextInt(4) == 0 ? pick(all, dirs) : newName(dirs));
+        link(rnd.nextInt(4) == 0 ? pick(all, dirs) : pickFileLike(files, dirs, all),
+            rnd.nextInt(4) == 0 ? pick(all, dirs) : newName(dirs));
       } else if (r < 68) {
         symlink(newName(dirs), symlinkTarget());
       } else if (r < 71) {
@@ -322,7 +323,7 @@ class ModelBasedRandomIT {
 
     private void openTruncate(String p) throws IOException {
       byte[] d = rnd.nextBoolean() ? new byte[0] : data();
-      both("open O_TRUNC " + q(p) + " and write " + d.length, root -> {
+      both("otrunc " + q(p) + " and write " + d.length, root -> {
         try (FileChannel ch = FileChannel.open(root.resolve(p), StandardOpenOption.WRITE,
             StandardOpenOption.TRUNCATE_EXISTING)) {
           long s0 = ch.size();
@@ -566,7 +567,7 @@ class ModelBasedRandomIT {
       String kind = op.startsWith("handle ")
           ? "handle " + op.substring(op.indexOf(") ") + 2).split(" ")[0]
           : op.split(" ")[0];
-      counts.merge(kind, 1, Integer::sum);
+      counts.merge(out[1].startsWith("error") ? kind + " (failed)" : kind, 1, Integer::sum);
       String line = "#" + opIndex + " " + op + " => " + out[1];
       history.addLast(line);
       if (history.size() > HISTORY) {

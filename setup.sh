@@ -1,0 +1,52 @@
+#!/bin/bash
+# ClawFS set-up on a fresh Debian 12 machine (run as root):
+#   ./setup.sh          install OS packages, build, put `clawfs` on PATH, create the demo vault
+#                       /var/lib/clawfs/main and mount it at /clawfs filled from test-data/
+#   ./setup.sh --deps   only install OS packages and build (what ./test.sh needs)
+set -euo pipefail
+repo=$(cd "$(dirname "$0")" && pwd)
+mode=${1:-all}
+
+need_pkgs=()
+for p in fuse3 libfuse2 rsync git sqlite3 python3 util-linux procps; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need_pkgs+=("$p")
+done
+if ! command -v mvn >/dev/null; then need_pkgs+=(maven); fi
+if ! command -v java >/dev/null; then need_pkgs+=(openjdk-17-jdk-headless); fi
+if [ ${#need_pkgs[@]} -gt 0 ]; then
+  echo "setup: installing ${need_pkgs[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq "${need_pkgs[@]}" >/dev/null
+fi
+[ -e /dev/fuse ] || { echo "setup: /dev/fuse is missing; load the fuse module (modprobe fuse)" >&2; exit 1; }
+
+echo "setup: building (mvn package)"
+(cd "$repo" && mvn -q -B -DskipTests install)
+ln -sf "$repo/clawfs" /usr/local/bin/clawfs
+
+[ "$mode" = "--deps" ] && exit 0
+
+vault=/var/lib/clawfs/main
+key=/etc/clawfs/main.key
+mnt=/clawfs
+mkdir -p /etc/clawfs "$mnt" "$(dirname "$vault")"
+chmod 700 /etc/clawfs
+if [ ! -f "$key" ]; then
+  # a random passphrase for the demo vault; keep it (or `clawfs passwd` it) before storing real data
+  (umask 077 && head -c 24 /dev/urandom | base64 > "$key")
+fi
+if [ ! -f "$vault/clawfs.vault" ]; then
+  clawfs init "$vault" --passphrase-file "$key"
+fi
+if grep -q " $mnt fuse.clawfs " /proc/self/mounts; then
+  echo "setup: $mnt is already mounted"
+else
+  clawfs mount "$vault" "$mnt" --passphrase-file "$key"
+fi
+if [ ! -e "$mnt/workspaces/test-data" ]; then
+  cp -a "$repo/test-data" "$mnt/workspaces/test-data"
+  cp -a "$repo/docs/." "$mnt/specs/"
+fi
+clawfs status "$mnt"
+echo "setup: ready. Try: ls $mnt/workspaces/test-data; clawfs umount $mnt"
