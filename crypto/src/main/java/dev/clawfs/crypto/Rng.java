@@ -39,4 +39,11 @@ final class Rng {
     RANDOM.get().nextBytes(scratch);
     System.arraycopy(scratch, 0, out, off, Gcm.NONCE_SIZE);
   }
+
+  /** Fills out[off, off+len) with random bytes from this thread's DRBG. */
+  static void fill(byte[] out, int off, int len) {
+    byte[] b = new byte[len];
+    RANDOM.get().nextBytes(b);
+    System.arraycopy(b, 0, out, off, len);
+  }
 }

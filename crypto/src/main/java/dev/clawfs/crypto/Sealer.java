@@ -8,14 +8,28 @@ import javax.crypto.spec.SecretKeySpec;
 import javax.security.auth.Destroyable;
 
 /**
- * AES-256-GCM for small records (metadata rows, names, index blobs) with a random 96-bit nonce:
- * {@code seal} returns {@code nonce(12) || ciphertext || tag(16)}. The associated data binds a
- * record to its place (for example its row id and column), so it cannot be pasted elsewhere.
- * Thread-safe.
+ * AES-256-GCM for small records (metadata rows, names, index blobs): {@code seal} returns
+ * {@code salt(16) || nonce(12) || ciphertext || tag(16)}. Each record is sealed under its own
+ * key, HMAC-SHA256(key, "clawfs/v1/record-key" || salt) with a random 128-bit salt, so the
+ * 2^32-seals-per-key limit of random 96-bit GCM nonces never applies to the long-lived
+ * per-vault subkeys (metadata is rewritten on every change, for the life of the vault). The
+ * associated data binds a record to its place (for example its row id and column), so it cannot
+ * be pasted elsewhere. Thread-safe.
  */
 public final class Sealer {
-  /** Bytes added to every plaintext: nonce and tag. */
-  public static final int OVERHEAD = Gcm.OVERHEAD;
+  /** Bytes added to every plaintext: salt, nonce and tag. */
+  public static final int OVERHEAD = 16 + Gcm.OVERHEAD;
+
+  private static final int SALT = 16;
+  private static final byte[] RECORD_KEY_LABEL =
+      "clawfs/v1/record-key".getBytes(java.nio.charset.StandardCharsets.US_ASCII);
+  private static final ThreadLocal<javax.crypto.Mac> MAC = ThreadLocal.withInitial(() -> {
+    try {
+      return javax.crypto.Mac.getInstance("HmacSHA256");
+    } catch (java.security.NoSuchAlgorithmException e) {
+      throw new IllegalStateException(e);
+    }
+  });
 
   private static final byte[] NO_AAD = new byte[0];
 
@@ -49,10 +63,29 @@ public final class Sealer {
     Objects.requireNonNull(plaintext, "plaintext");
     checkKey();
     byte[] out = new byte[plaintext.length + OVERHEAD];
-    Rng.nonce(out, 0);
+    Rng.fill(out, 0, SALT);
+    Rng.nonce(out, SALT);
     byte[] a = aad == null ? NO_AAD : aad;
-    Gcm.seal(Gcm.cipher(), key, out, 0, a, 0, a.length, plaintext, 0, plaintext.length, out, 0);
+    Gcm.seal(Gcm.cipher(), recordKey(out), out, SALT, a, 0, a.length, plaintext, 0, plaintext.length, out, SALT);
     return out;
+  }
+
+  /** The per-record key derived from the salt at the start of a sealed record. */
+  private SecretKeySpec recordKey(byte[] sealed) {
+    javax.crypto.Mac mac = MAC.get();
+    try {
+      mac.init(new SecretKeySpec(key.getEncoded(), "HmacSHA256"));
+    } catch (java.security.InvalidKeyException e) {
+      throw new IllegalStateException(e);
+    }
+    mac.update(RECORD_KEY_LABEL);
+    mac.update(sealed, 0, SALT);
+    byte[] k = mac.doFinal();
+    try {
+      return new SecretKeySpec(k, "AES");
+    } finally {
+      Arrays.fill(k, (byte) 0);
+    }
   }
 
   /** Test seam for known-answer vectors: seal with a given nonce on a fresh Cipher. */
@@ -60,10 +93,20 @@ public final class Sealer {
     if (nonce.length != Gcm.NONCE_SIZE) {
       throw new IllegalArgumentException("nonce must be 12 bytes");
     }
-    byte[] out = new byte[plaintext.length + OVERHEAD];
+    byte[] out = new byte[plaintext.length + Gcm.OVERHEAD];
     byte[] a = aad == null ? NO_AAD : aad;
     // A fresh Cipher: SunJCE refuses to encrypt twice in a row with the same key and nonce.
+    // Raw GCM under the base key: the seam checks the cipher against published vectors.
     Gcm.seal(Gcm.newCipher(), key, nonce, 0, a, 0, a.length, plaintext, 0, plaintext.length, out, 0);
+    return out;
+  }
+
+  /** Test seam: {@link #seal} with a chosen salt and nonce. */
+  byte[] sealWithSaltAndNonce(byte[] salt, byte[] nonce, byte[] plaintext, byte[] aad) {
+    byte[] out = new byte[plaintext.length + OVERHEAD];
+    System.arraycopy(salt, 0, out, 0, SALT);
+    byte[] a = aad == null ? NO_AAD : aad;
+    Gcm.seal(Gcm.newCipher(), recordKey(out), nonce, 0, a, 0, a.length, plaintext, 0, plaintext.length, out, SALT);
     return out;
   }
 
@@ -84,7 +127,7 @@ public final class Sealer {
     byte[] out = new byte[sealed.length - OVERHEAD];
     byte[] a = aad == null ? NO_AAD : aad;
     try {
-      Gcm.open(Gcm.cipher(), key, a, 0, a.length, sealed, 0, sealed.length, out, 0);
+      Gcm.open(Gcm.cipher(), recordKey(sealed), a, 0, a.length, sealed, SALT, sealed.length - SALT, out, 0);
       return out;
     } catch (AEADBadTagException e) {
       Arrays.fill(out, (byte) 0);

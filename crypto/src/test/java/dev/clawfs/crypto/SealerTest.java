@@ -33,7 +33,29 @@ class SealerTest {
     Sealer sealer = Sealer.of(new SecretKeySpec(key, "AES"));
     byte[] sealed = sealer.sealWithNonce(iv, p, a);
     assertEquals(HEX.formatHex(iv) + c + t, HEX.formatHex(sealed));
-    assertArrayEquals(p, sealer.open(sealed, a, "test case 16"));
+  }
+
+  /**
+   * The record format: salt || GCM(recordKey, nonce, p, aad) with recordKey =
+   * HMAC-SHA256(key, "clawfs/v1/record-key" || salt). The expectation is computed here
+   * independently with the JDK's Mac and the GCM seam checked above.
+   */
+  @Test
+  void recordKeyIsDerivedFromTheSalt() throws Exception {
+    byte[] key = HEX.parseHex("000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f");
+    byte[] salt = HEX.parseHex("a0a1a2a3a4a5a6a7a8a9aaabacadaeaf");
+    byte[] nonce = HEX.parseHex("b0b1b2b3b4b5b6b7b8b9babb");
+    byte[] p = "inode record".getBytes(StandardCharsets.UTF_8);
+    byte[] a = "inode 7".getBytes(StandardCharsets.UTF_8);
+    javax.crypto.Mac mac = javax.crypto.Mac.getInstance("HmacSHA256");
+    mac.init(new SecretKeySpec(key, "HmacSHA256"));
+    mac.update("clawfs/v1/record-key".getBytes(StandardCharsets.US_ASCII));
+    byte[] recordKey = mac.doFinal(salt);
+    byte[] expected = Sealer.of(new SecretKeySpec(recordKey, "AES")).sealWithNonce(nonce, p, a);
+    Sealer sealer = Sealer.of(new SecretKeySpec(key, "AES"));
+    byte[] sealed = sealer.sealWithSaltAndNonce(salt, nonce, p, a);
+    assertEquals(HEX.formatHex(salt) + HEX.formatHex(expected), HEX.formatHex(sealed));
+    assertArrayEquals(p, sealer.open(sealed, a, "record"));
   }
 
   @Test

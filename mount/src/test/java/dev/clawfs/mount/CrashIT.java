@@ -281,6 +281,11 @@ class CrashIT {
       if (!Files.exists(file)) {
         return 0;
       }
+      try {
+        assertTrue(Files.size(file) < (1L << 30), where + ": " + file + " is over 1 GiB");
+      } catch (IOException e) {
+        throw new AssertionError(where + ": cannot stat " + file + ": " + e, e);
+      }
       byte[] all = readAll(file, where);
       long count = all.length / size;
       for (int i = 0; i < count; i++) {
@@ -537,7 +542,9 @@ class CrashIT {
 
       /** After the server is gone: lets the writer fail out (or kills it) and returns all lines. */
       List<String> finish() throws InterruptedException {
-        if (!process.waitFor(60, TimeUnit.SECONDS)) {
+        // its next write or fsync on the dead mount fails at once; a writer still going after
+        // that grace period is stopped, so that the check sees a file that no longer changes
+        if (!process.waitFor(10, TimeUnit.SECONDS)) {
           process.destroyForcibly();
           process.waitFor(30, TimeUnit.SECONDS);
         }
