@@ -143,9 +143,15 @@ final class Inode {
     return xattrs;
   }
 
+  private long blocksCacheKey = -1;
+  private long blocksCacheSize = -1;
+  private long blocksCache;
+
   Attr attr() {
     long blocks;
-    if (isRegular()) {
+    if (isRegular() && blocksCacheKey == versionCounter && blocksCacheSize == size) {
+      blocks = blocksCache;
+    } else if (isRegular()) {
       long present = 0;
       long chunks = chunkCount();
       for (long i = 0; i < chunks && i < versions.length; i++) {
@@ -154,6 +160,10 @@ final class Inode {
         }
       }
       blocks = (present + 511) / 512;
+      // racy but safe: readers under the shared lock may both compute the same value
+      blocksCache = blocks;
+      blocksCacheSize = size;
+      blocksCacheKey = versionCounter;
     } else {
       blocks = (size + 511) / 512;
     }

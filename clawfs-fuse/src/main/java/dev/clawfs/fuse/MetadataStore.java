@@ -516,6 +516,11 @@ final class MetadataStore implements AutoCloseable {
       // snapshots were not persisted: mark their inodes dirty again
       for (Snapshot s : snaps.values()) {
         Inode inode = s.inode();
+        // release in-flight chunks first: a writer may hold the inode lock while waiting on them
+        synchronized (inode.commitMonitor) {
+          inode.inflight.clear();
+          inode.commitMonitor.notifyAll();
+        }
         inode.lock.writeLock().lock();
         try {
           for (int b : s.blocks().keySet()) {
@@ -524,10 +529,6 @@ final class MetadataStore implements AutoCloseable {
           inode.queued = true;
         } finally {
           inode.lock.writeLock().unlock();
-        }
-        synchronized (inode.commitMonitor) {
-          inode.inflight.clear();
-          inode.commitMonitor.notifyAll();
         }
       }
       throw e;

@@ -173,7 +173,10 @@ class FullDiskIT {
     byte[] more = "appended on a full disk\n".repeat(500).getBytes(StandardCharsets.US_ASCII);
     boolean appended = false;
     try (FileChannel ch = FileChannel.open(appendLog, StandardOpenOption.WRITE, StandardOpenOption.APPEND)) {
-      ch.write(ByteBuffer.wrap(more));
+      ByteBuffer buf = ByteBuffer.wrap(more);
+      while (buf.hasRemaining()) {
+        ch.write(buf); // a short write, then ENOSPC, is what ext4 does here
+      }
       ch.force(true);
       appended = true;
     } catch (IOException e) {

@@ -318,6 +318,7 @@ class RealProgramsIT {
     Files.createDirectories(repo);
     copyFirst(source, repo, GIT_FILES);
     sh("cp -a " + q(source.resolve("extra")) + " " + q(repo.resolve("extra")));
+    sh("find " + q(repo) + " -type d -empty -delete"); // git keeps no empty directories
     Map<String, String> env = gitEnv();
     git(repo, env, "init", "-q", "-b", "main");
     git(repo, env, "add", "-A");
