@@ -126,6 +126,7 @@ final class Inode {
     }
     if (versions[i] != version) {
       versions[i] = version;
+      blocksCacheKey = -1;
       dirtyBlocks.set(i / BLOCK_CHUNKS);
     }
   }
