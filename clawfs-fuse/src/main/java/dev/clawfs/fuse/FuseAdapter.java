@@ -78,22 +78,29 @@ public final class FuseAdapter extends FuseStubFS {
     destroyed.await();
   }
 
+  /** As {@link #awaitDestroyed()}, for at most {@code limit}; true when destroyed. */
+  public boolean awaitDestroyed(java.time.Duration limit) throws InterruptedException {
+    return destroyed.await(limit.toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS);
+  }
+
   /**
-   * Starts serving in a thread of its own; the future completes when libfuse's loop ends (with
-   * an exception when the mount fails). Readiness is for the caller to observe in the mount table.
+   * Mounts and serves from {@code threads} Java threads (see {@link FuseLoop} for why not
+   * libfuse's own). The future completes when the mount has ended and the file system is closed
+   * (exceptionally when the mount fails). Readiness is for the caller to observe in the mount table.
    */
-  public java.util.concurrent.CompletableFuture<Void> start(Path mountpoint, String[] options) {
+  public java.util.concurrent.CompletableFuture<Void> start(Path mountpoint, String[] options, int threads) {
     java.util.concurrent.CompletableFuture<Void> done = new java.util.concurrent.CompletableFuture<>();
     Thread t = new Thread(() -> {
       try {
-        mount(mountpoint, true, false, options);
+        FuseLoop loop = FuseLoop.start(Struct.getMemory(fuseOperations), Struct.size(fuseOperations), mountpoint, options, threads);
+        loop.awaitAndTeardown();
         done.complete(null);
       } catch (Throwable e) {
         done.completeExceptionally(e);
       } finally {
         destroyed.countDown();
       }
-    }, "clawfs-fuse-loop");
+    }, "clawfs-fuse-main");
     t.setDaemon(true);
     t.start();
     return done;

@@ -270,6 +270,10 @@ public final class ClawfsCli implements Callable<Integer> {
       }
       BufferedReader r = new BufferedReader(new InputStreamReader(proc.getInputStream(), StandardCharsets.UTF_8));
       String line = r.readLine();
+      // the JVM itself may print to stdout first (for example a flight recorder banner)
+      while (line != null && !line.startsWith("READY") && !line.startsWith("ERROR ")) {
+        line = r.readLine();
+      }
       if (line != null && line.startsWith("READY")) {
         System.out.println("mounted " + v + " at " + m + " (server pid " + proc.pid() + ", log " + log + ")");
         return OK;

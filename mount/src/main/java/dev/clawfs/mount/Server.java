@@ -104,7 +104,7 @@ final class Server implements Callable<Integer> {
     FuseAdapter adapter = new FuseAdapter(fs);
     boolean root = Identity.uid() == 0;
     try {
-      var loop = adapter.start(mountpoint, FuseAdapter.mountOptions(vault.toString(), root, extraOptions));
+      var loop = adapter.start(mountpoint, FuseAdapter.mountOptions(vault.toString(), root, extraOptions), fuseThreads());
       long deadline = System.nanoTime() + 20_000_000_000L;
       while (!Mounts.isClawfsMount(mountpoint)) {
         if (loop.isDone()) {
@@ -137,13 +137,18 @@ final class Server implements Callable<Integer> {
       throw new ClawfsCli.CliException(code, msg);
     }
     Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-      // SIGTERM: jnr-fuse's own hook unmounts lazily; make sure the metadata is committed
+      // SIGTERM or SIGINT: unmount lazily so the loop ends, then make sure the metadata is committed
       try {
+        if (Mounts.isClawfsMount(mountpoint)) {
+          Mounts.run(java.util.List.of("fusermount", "-u", "-z", mountpoint.toString()));
+        }
+        adapter.awaitDestroyed(java.time.Duration.ofSeconds(30));
         fs.close();
       } catch (Exception e) {
         LOG.log(Level.ERROR, "flush on shutdown failed: {0}", e.getMessage());
       }
     }, "clawfs-shutdown"));
+    ClawFileSystem.warmUpCryptoInBackground();
     LOG.log(Level.INFO, "serving {0} at {1}", vault, mountpoint);
     if (ready != null) {
       ready.println("READY " + ProcessHandle.current().pid());
@@ -156,6 +161,15 @@ final class Server implements Callable<Integer> {
     keys.destroy();
     LOG.log(Level.INFO, "unmounted {0}; all metadata committed", mountpoint);
     return ClawfsCli.OK;
+  }
+
+  /** FUSE worker threads: enough for parallel callers to overlap I/O, few enough to stay light. */
+  static int fuseThreads() {
+    String v = System.getenv("CLAWFS_FUSE_THREADS");
+    if (v != null) {
+      return Math.max(1, Integer.parseInt(v.trim()));
+    }
+    return Math.max(8, 4 * Runtime.getRuntime().availableProcessors());
   }
 
   static String status(ClawFileSystem fs, Path vault, Path mountpoint, long startedMs) {
