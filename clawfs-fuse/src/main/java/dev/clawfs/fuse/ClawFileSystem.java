@@ -137,8 +137,10 @@ public final class ClawFileSystem implements AutoCloseable {
         LOG.log(Level.INFO, "removed {0} unreferenced content files left by an earlier crash", swept);
       }
       meta.start(content);
-      return new ClawFileSystem(vaultDir, meta, content, inodes,
+      ClawFileSystem fs = new ClawFileSystem(vaultDir, meta, content, inodes,
           () -> System.currentTimeMillis() * 1_000_000L + (System.nanoTime() % 1_000_000L + 1_000_000L) % 1_000_000L);
+      fs.purgeHiddenNames();
+      return fs;
     } catch (SQLException e) {
       throw new IOException("metadata database: " + e.getMessage(), e);
     } catch (AuthenticationFailedException e) {
@@ -172,6 +174,33 @@ public final class ClawFileSystem implements AutoCloseable {
     t.start();
   }
 
+  /** Removes libfuse's hidden names left by a crash: nothing can have them open any more. */
+  private void purgeHiddenNames() {
+    tree.writeLock().lock();
+    try {
+      List<MetadataStore.Op> ops = new ArrayList<>();
+      for (Inode d : new ArrayList<>(inodes.values())) {
+        if (!d.isDir()) {
+          continue;
+        }
+        for (Map.Entry<Name, Inode> e : new ArrayList<>(d.children.entrySet())) {
+          if (e.getKey().isFuseHidden()) {
+            d.children.remove(e.getKey());
+            ops.add(new MetadataStore.Unlink(0, d.id, e.getKey()));
+            e.getValue().hiddenLinks++; // it was counted as a plain link when loaded
+            dropLink(e.getValue(), ops, true);
+          }
+        }
+      }
+      if (!ops.isEmpty()) {
+        LOG.log(Level.INFO, "removed {0} names of files that were unlinked while open before a crash", ops.size() / 2);
+        meta.enqueue(ops);
+      }
+    } finally {
+      tree.writeLock().unlock();
+    }
+  }
+
   /** Adds a read-only virtual directory at the top level (for example "system"). */
   public void registerVirtualDirectory(String name, Map<String, VirtualFile> files) {
     Map<Name, VirtualFile> m = new LinkedHashMap<>();
@@ -203,6 +232,7 @@ public final class ClawFileSystem implements AutoCloseable {
     }
     handles.clear();
     meta.contentWritten();
+    meta.enqueue(List.of()); // a last batch: content made durable even when no metadata changed
     try {
       meta.close();
     } catch (SQLException e) {
@@ -475,7 +505,9 @@ public final class ClawFileSystem implements AutoCloseable {
         throw new FsException(Errno.ENOTDIR, "not a directory");
       }
       for (Map.Entry<Name, Inode> e : dir.children.entrySet()) {
-        out.add(new DirEntry(e.getKey().bytes(), e.getValue().id, e.getValue().mode));
+        if (!e.getKey().isFuseHidden()) {
+          out.add(new DirEntry(e.getKey().bytes(), e.getValue().id, e.getValue().mode));
+        }
       }
       if (dir == root) {
         for (Name v : virtualDirs.keySet()) {
@@ -548,8 +580,15 @@ public final class ClawFileSystem implements AutoCloseable {
       if (!d.isDir()) {
         throw new FsException(Errno.ENOTDIR, "not a directory");
       }
-      if (!d.children.isEmpty()) {
+      if (!d.children.keySet().stream().allMatch(Name::isFuseHidden)) {
         throw new FsException(Errno.ENOTEMPTY, "directory not empty");
+      }
+      List<MetadataStore.Op> ops = new ArrayList<>();
+      // names of unlinked-but-open files do not keep a directory alive: their handles do the data
+      for (Map.Entry<Name, Inode> e : new ArrayList<>(d.children.entrySet())) {
+        d.children.remove(e.getKey());
+        ops.add(new MetadataStore.Unlink(0, d.id, e.getKey()));
+        dropLink(e.getValue(), ops, true);
       }
       Inode p = t.dir();
       p.lock.writeLock().lock();
@@ -560,8 +599,10 @@ public final class ClawFileSystem implements AutoCloseable {
         p.queued = true;
         inodes.remove(d.id);
         d.nlink = 0;
-        meta.enqueue(List.of(new MetadataStore.Unlink(0, p.id, t.name()), new MetadataStore.Put(0, p),
-            new MetadataStore.Delete(0, d.id, null)));
+        ops.add(new MetadataStore.Unlink(0, p.id, t.name()));
+        ops.add(new MetadataStore.Put(0, p));
+        ops.add(new MetadataStore.Delete(0, d.id, null));
+        meta.enqueue(ops);
       } finally {
         p.lock.writeLock().unlock();
       }
@@ -709,7 +750,7 @@ public final class ClawFileSystem implements AutoCloseable {
       } finally {
         p.lock.writeLock().unlock();
       }
-      dropLink(n, ops);
+      dropLink(n, ops, t.name().isFuseHidden());
       meta.enqueue(ops);
     } finally {
       tree.writeLock().unlock();
@@ -717,10 +758,13 @@ public final class ClawFileSystem implements AutoCloseable {
   }
 
   /** One name of n is gone: count it down, delete the inode when no name and no handle is left. */
-  private void dropLink(Inode n, List<MetadataStore.Op> ops) {
+  private void dropLink(Inode n, List<MetadataStore.Op> ops, boolean hiddenName) {
     n.lock.writeLock().lock();
     try {
       n.nlink--;
+      if (hiddenName) {
+        n.hiddenLinks--;
+      }
       n.ctimeNs = now();
       if (n.nlink <= 0 && n.openCount == 0) {
         ops.add(deleteInode(n));
@@ -829,6 +873,7 @@ public final class ClawFileSystem implements AutoCloseable {
       n.lock.writeLock().lock();
       try {
         n.ctimeNs = now;
+        n.hiddenLinks += (d.name().isFuseHidden() ? 1 : 0) - (s.name().isFuseHidden() ? 1 : 0);
         n.queued = true;
         ops.add(new MetadataStore.Put(0, n));
       } finally {
@@ -844,7 +889,7 @@ public final class ClawFileSystem implements AutoCloseable {
             existing.lock.writeLock().unlock();
           }
         } else {
-          dropLink(existing, ops);
+          dropLink(existing, ops, d.name().isFuseHidden());
         }
       }
       meta.enqueue(ops);

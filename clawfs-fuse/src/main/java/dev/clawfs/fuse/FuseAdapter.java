@@ -61,7 +61,7 @@ public final class FuseAdapter extends FuseStubFS {
     StringBuilder o = new StringBuilder();
     o.append("fsname=clawfs:").append(fsName.replace(",", "_"))
         .append(",subtype=clawfs")
-        .append(",use_ino,hard_remove,big_writes,max_write=131072,max_read=131072")
+        .append(",use_ino,big_writes,max_write=131072,max_read=131072")
         .append(",entry_timeout=1,negative_timeout=1,attr_timeout=0")
         .append(",default_permissions");
     if (allowOther) {
@@ -274,6 +274,11 @@ public final class FuseAdapter extends FuseStubFS {
       int bits = mem.getByte(FI_BITS_OFFSET);
       if (fs.isVirtualHandle(fh)) {
         bits |= 1; // direct_io: virtual content may change size between stat and read
+      } else if (fs.fgetattr(fh).nlink() > 1) {
+        // direct_io for hard-linked files: libfuse2 gives each name its own kernel inode and page
+        // cache, so a descriptor open on one name must not read cached pages that a write through
+        // another name made stale
+        bits |= 1;
       }
       // no keep_cache: libfuse2's high-level API gives each hard-link name its own kernel inode,
       // so pages cached under one name must be dropped at open to see writes made through another

@@ -35,6 +35,8 @@ final class Inode {
   int uid;
   int gid;
   int nlink;
+  /** Names of this inode that are libfuse's hidden names for unlinked-but-open files. */
+  int hiddenLinks;
   long size;
   long atimeNs;
   long mtimeNs;
@@ -168,6 +170,6 @@ final class Inode {
     } else {
       blocks = (size + 511) / 512;
     }
-    return new Attr(id, mode, nlink, uid, gid, size, blocks, atimeNs, mtimeNs, ctimeNs);
+    return new Attr(id, mode, nlink - hiddenLinks, uid, gid, size, blocks, atimeNs, mtimeNs, ctimeNs);
   }
 }

@@ -61,6 +61,7 @@ final class MetadataStore implements AutoCloseable {
   private final ArrayDeque<Op> queue = new ArrayDeque<>();
   private long enqueuedSeq;
   private long durableSeq;
+  private long takenSeq;
   private long firstPendingNs;
   private boolean flushRequested;
   private boolean closing;
@@ -326,13 +327,10 @@ final class MetadataStore implements AutoCloseable {
 
   /** Queues a group of changes that must land in the same transaction. */
   synchronized long enqueue(List<Op> ops) {
-    if (closing && !Thread.currentThread().equals(writer)) {
-      // late changes while closing are still accepted and flushed by close()
-    }
-    long seq = ++enqueuedSeq;
-    if (queue.isEmpty()) {
+    if (enqueuedSeq == takenSeq) {
       firstPendingNs = System.nanoTime();
     }
+    long seq = ++enqueuedSeq;
     for (Op op : ops) {
       queue.add(withSeq(op, seq));
     }
@@ -401,10 +399,12 @@ final class MetadataStore implements AutoCloseable {
       List<Op> batch = new ArrayList<>();
       long batchSeq;
       synchronized (this) {
-        while (queue.isEmpty() && !closing) {
+        // work is pending when anything was enqueued since the last drain, even an empty group
+        // (fsync enqueues one to force a batch: content made durable and a commit)
+        while (enqueuedSeq == takenSeq && !closing) {
           waitQuietly(0);
         }
-        if (queue.isEmpty() && closing) {
+        if (enqueuedSeq == takenSeq && closing) {
           notifyAll();
           return;
         }
@@ -419,6 +419,7 @@ final class MetadataStore implements AutoCloseable {
         batch.addAll(queue);
         queue.clear();
         batchSeq = enqueuedSeq;
+        takenSeq = batchSeq;
       }
       try {
         commit(batch);
@@ -436,6 +437,7 @@ final class MetadataStore implements AutoCloseable {
         synchronized (this) {
           lastError = fe;
           failedUpToSeq = batchSeq;
+          takenSeq = durableSeq; // the batch is pending again
           // put the batch back in front, in order; snapshots are retaken
           for (int i = batch.size() - 1; i >= 0; i--) {
             queue.addFirst(batch.get(i));

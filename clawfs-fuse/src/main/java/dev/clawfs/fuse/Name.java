@@ -43,6 +43,25 @@ public final class Name {
     return bytes;
   }
 
+  private static final byte[] HIDDEN_PREFIX = ".fuse_hidden".getBytes(StandardCharsets.ISO_8859_1);
+
+  /**
+   * True for the names libfuse2 gives a file that is unlinked (or replaced by a rename) while
+   * open, so that it stays reachable by path until released. They are not listed, do not count
+   * as links, and are removed at mount if a crash left them behind.
+   */
+  public boolean isFuseHidden() {
+    if (bytes.length < HIDDEN_PREFIX.length) {
+      return false;
+    }
+    for (int i = 0; i < HIDDEN_PREFIX.length; i++) {
+      if (bytes[i] != HIDDEN_PREFIX[i]) {
+        return false;
+      }
+    }
+    return true;
+  }
+
   public boolean isDot() {
     return (bytes.length == 1 && bytes[0] == '.')
         || (bytes.length == 2 && bytes[0] == '.' && bytes[1] == '.');
