@@ -236,6 +236,10 @@ public final class ClawfsCli implements Callable<Integer> {
       cmd.add(ProcessHandle.current().info().command().orElse("java"));
       cmd.add("-Dfile.encoding=" + System.getProperty("file.encoding"));
       cmd.add("-Dsun.jnu.encoding=" + System.getProperty("sun.jnu.encoding"));
+      // give memory back when idle: G1 otherwise keeps the heap it grew to during a burst of
+      // metadata work (seen: 4.5 GB resident after extracting a kernel tree)
+      cmd.addAll(List.of("-XX:+UseG1GC", "-XX:G1PeriodicGCInterval=10000", "-XX:MinHeapFreeRatio=5",
+          "-XX:MaxHeapFreeRatio=20", "-XX:MaxGCPauseMillis=50"));
       String extra = System.getenv("CLAWFS_SERVER_JAVA_OPTS");
       if (extra != null && !extra.isBlank()) {
         cmd.addAll(Arrays.asList(extra.trim().split("\\s+")));

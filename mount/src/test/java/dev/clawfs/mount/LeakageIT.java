@@ -114,6 +114,7 @@ class LeakageIT {
   void noNameAndNoWordInAnyVaultFileWhileMountedOrAfter() throws IOException {
     try (MountedVault v = MountedVault.create(base)) {
       writeDistinctiveFiles(v);
+      System.out.println("LeakageIT: scanning the mounted vault: " + listing(v.vault()));
       List<String> leaks = scan(v.vault());
       assertEquals(List.of(), leaks, "plaintext found in the vault while mounted (files: "
           + listing(v.vault()) + ")");
@@ -274,7 +275,7 @@ class LeakageIT {
   private static String listing(Path vault) {
     try (Stream<Path> s = Files.walk(vault)) {
       return s.filter(Files::isRegularFile).map(p -> vault.relativize(p) + "=" + size(p))
-          .limit(40).toList().toString();
+          .limit(60).toList().toString();
     } catch (IOException e) {
       return "unlistable: " + e;
     }

@@ -34,7 +34,12 @@ import java.util.Set;
 import java.util.SortedMap;
 import java.util.TreeMap;
 import java.util.TreeSet;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -57,6 +62,8 @@ class ModelBasedRandomIT {
   private static final int MAX_HANDLES = 5;
   private static final int COMPARE_EVERY = 500;
   private static final int HISTORY = 40;
+  /** Far above any single operation's time; reached only when a call hangs. */
+  private static final int OP_TIMEOUT_SECONDS = 60;
 
   @TempDir Path base;
   private MountedVault vault;
@@ -69,8 +76,8 @@ class ModelBasedRandomIT {
   }
 
   @Test
-  @Timeout(value = 20, unit = TimeUnit.MINUTES, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
-  void randomOperationsMatchAPlainDirectoryAndSurviveRemount() throws IOException {
+  @Timeout(value = 30, unit = TimeUnit.MINUTES, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
+  void randomOperationsMatchAPlainDirectoryAndSurviveRemount() throws Exception {
     long seed = Long.getLong("clawfs.random.seed", new SecureRandom().nextLong());
     int ops = Integer.getInteger("clawfs.random.ops", 4000);
     System.out.printf("ModelBasedRandomIT: seed=%d ops=%d (replay: -Dclawfs.random.seed=%d)%n",
@@ -82,20 +89,62 @@ class ModelBasedRandomIT {
     Files.createDirectory(model);
 
     Run run = new Run(seed, mnt, model);
-    for (int i = 0; i < ops; i++) {
-      run.step();
-      if ((i + 1) % COMPARE_EVERY == 0) {
-        run.compareHandles();
-        run.compareTrees("after op " + i);
+    // Every step runs under a watchdog, so that a call that never returns fails the test at
+    // once, naming the operation, instead of stalling the build.
+    ExecutorService worker = Executors.newSingleThreadExecutor(r -> {
+      Thread t = new Thread(r, "model-ops");
+      t.setDaemon(true);
+      return t;
+    });
+    try {
+      for (int i = 0; i < ops; i++) {
+        int index = i;
+        watchdog(worker, run, () -> {
+          run.step();
+          if ((index + 1) % COMPARE_EVERY == 0) {
+            run.compareHandles();
+            run.compareTrees("after op " + index);
+          }
+        });
       }
-    }
-    run.closeAllHandles();
-    run.compareTrees("at the end");
-    System.out.printf("ModelBasedRandomIT: seed=%d ran %d ops (%s)%n", seed, ops, run.stats());
+      watchdog(worker, run, () -> {
+        run.closeAllHandles();
+        run.compareTrees("at the end");
+      });
+      System.out.printf("ModelBasedRandomIT: seed=%d ran %d ops (%s)%n", seed, ops, run.stats());
 
-    vault.unmount();
-    vault.mount();
-    run.compareTrees("after unmount and mount");
+      vault.unmount();
+      vault.mount();
+      watchdog(worker, run, () -> run.compareTrees("after unmount and mount"));
+    } finally {
+      worker.shutdownNow();
+    }
+  }
+
+  @FunctionalInterface
+  private interface Step {
+    void run() throws IOException;
+  }
+
+  private static void watchdog(ExecutorService worker, Run run, Step step) throws Exception {
+    Future<?> f = worker.submit(() -> {
+      step.run();
+      return null;
+    });
+    try {
+      f.get(OP_TIMEOUT_SECONDS, TimeUnit.SECONDS);
+    } catch (TimeoutException e) {
+      fail(String.format("seed=%d (replay: -Dclawfs.random.seed=%d): op #%d did not return within"
+              + " %d s (the caller hangs)%n  op:    %s%n  recent ops (model results):%n    %s",
+          run.seed, run.seed, run.opIndex, OP_TIMEOUT_SECONDS, run.current,
+          String.join("\n    ", run.history)));
+    } catch (ExecutionException e) {
+      Throwable cause = e.getCause();
+      if (cause instanceof Error err) {
+        throw err;
+      }
+      throw (Exception) cause;
+    }
   }
 
   /** One seeded run: the operation generator, both sides, open handles, and the recent history. */
@@ -107,6 +156,8 @@ class ModelBasedRandomIT {
     private final Deque<String> history = new ArrayDeque<>();
     private final Map<String, Integer> counts = new TreeMap<>();
     private int opIndex;
+    /** The operation in progress, for the watchdog's message. */
+    private volatile String current = "(none)";
 
     Run(long seed, Path mnt, Path model) {
       this.seed = seed;
@@ -425,6 +476,7 @@ class ModelBasedRandomIT {
           : Set.of(StandardOpenOption.READ, StandardOpenOption.WRITE);
       FileChannel[] chs = new FileChannel[2];
       String[] out = new String[2];
+      current = "open " + q(p);
       for (int s = 0; s < 2; s++) {
         try {
           chs[s] = FileChannel.open(roots[s].resolve(p), opts);
@@ -540,6 +592,7 @@ class ModelBasedRandomIT {
     }
 
     private void both(String op, PathOp f) {
+      current = op;
       String[] out = new String[2];
       for (int s = 0; s < 2; s++) {
         try {
@@ -552,6 +605,7 @@ class ModelBasedRandomIT {
     }
 
     private void bothHandle(String op, Handle h, ChannelOp f) {
+      current = op;
       String[] out = new String[2];
       for (int s = 0; s < 2; s++) {
         try {
@@ -582,6 +636,7 @@ class ModelBasedRandomIT {
     }
 
     void compareTrees(String when) throws IOException {
+      current = "compare trees " + when;
       SortedMap<String, String> m = snapshot(roots[0]);
       SortedMap<String, String> d = snapshot(roots[1]);
       if (m.equals(d)) {

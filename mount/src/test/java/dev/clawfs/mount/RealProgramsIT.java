@@ -556,7 +556,8 @@ class RealProgramsIT {
         }
       });
       for (Map.Entry<String, String> e : inodeOf.entrySet()) {
-        List<String> group = byInode.get(e.getValue());
+        List<String> group = new ArrayList<>(byInode.get(e.getValue()));
+        group.sort(null); // readdir order differs between file systems
         entries.put(e.getKey(), entries.get(e.getKey()) + " links=" + String.join(",", group));
       }
       return new Manifest(entries);
