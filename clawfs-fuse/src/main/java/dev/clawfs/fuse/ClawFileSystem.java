@@ -308,10 +308,23 @@ public final class ClawFileSystem implements AutoCloseable {
     tree.readLock().lock();
     try {
       return lookup(parts, parts.size());
+    } catch (FsException e) {
+      Inode orphan = parts.isEmpty() ? null : orphanedHidden.get(parts.get(parts.size() - 1));
+      if (orphan != null) {
+        return orphan;
+      }
+      throw e;
     } finally {
       tree.readLock().unlock();
     }
   }
+
+  /**
+   * Open files whose hidden name (see {@link Name#isFuseHidden}) lost its directory to an rmdir:
+   * libfuse still addresses them by that path until they are released. Hidden names are unique
+   * per mount, so the last component finds them.
+   */
+  private final Map<Name, Inode> orphanedHidden = new ConcurrentHashMap<>();
 
   private boolean isVirtual(List<Name> parts) {
     return !parts.isEmpty() && virtualDirs.containsKey(parts.get(0));
@@ -589,6 +602,9 @@ public final class ClawFileSystem implements AutoCloseable {
         d.children.remove(e.getKey());
         ops.add(new MetadataStore.Unlink(0, d.id, e.getKey()));
         dropLink(e.getValue(), ops, true);
+        if (inodes.containsKey(e.getValue().id)) {
+          orphanedHidden.put(e.getKey(), e.getValue());
+        }
       }
       Inode p = t.dir();
       p.lock.writeLock().lock();
@@ -727,6 +743,9 @@ public final class ClawFileSystem implements AutoCloseable {
 
   public void unlink(byte[] path) {
     List<Name> parts = split(path);
+    if (!parts.isEmpty() && orphanedHidden.remove(parts.get(parts.size() - 1)) != null) {
+      return; // its name went with its directory; the last handle's release deletes it
+    }
     tree.writeLock().lock();
     try {
       Target t = target(parts);
