@@ -207,7 +207,12 @@ class FullDiskIT {
     byte[] fresh = new byte[4 << 20];
     rnd.nextBytes(fresh);
     Path freshFile = ws.resolve("written-after-freeing");
-    writeSynced(freshFile, fresh);
+    try {
+      writeSynced(freshFile, fresh);
+    } catch (IOException e) {
+      fail("after deleting the " + fill.length + "-byte filler and " + smalls.size()
+          + " small files, writing 4 MiB failed (is the space of deleted files released?): " + e, e);
+    }
     known.put(freshFile, fresh);
     assertKnown(known, "after freeing space");
     assertEquals("known-100", Files.readSymbolicLink(ws.resolve("link")).toString());

@@ -312,6 +312,57 @@ class PosixSemanticsIT {
             "rmdir of a directory whose only file is unlinked but still open"));
   }
 
+  @Test
+  void anUnlinkedOpenFileOutlivesItsDirectory() throws IOException {
+    Map<String, String> r = py("""
+        d = sys.argv[1]; sub = os.path.join(d, 'sub'); p = os.path.join(sub, 'f')
+        os.mkdir(sub)
+        fd = os.open(p, os.O_RDWR | os.O_CREAT, 0o644)
+        os.write(fd, b'data')
+        os.unlink(p)
+        rm = err(os.rmdir, sub)
+        out(rmdir=rm, pwrite=safe(lambda: os.pwrite(fd, b'more', 4)),
+            pread=safe(lambda: os.pread(fd, 100, 0)), size=safe(lambda: os.fstat(fd).st_size),
+            nlink=safe(lambda: os.fstat(fd).st_nlink), fchmod=err(os.fchmod, fd, 0o600),
+            ftruncate=err(os.ftruncate, fd, 6), after=safe(lambda: os.pread(fd, 100, 0)),
+            listing=os.listdir(d))
+        os.close(fd)
+        """, dir);
+    assertAll(
+        () -> assertEquals("OK", r.get("rmdir"), "rmdir once the only file is unlinked"),
+        () -> assertEquals("4", r.get("pwrite")),
+        () -> assertEquals("b'datamore'", r.get("pread")),
+        () -> assertEquals("8", r.get("size"), "fstat st_size after the directory is gone"),
+        () -> assertEquals("0", r.get("nlink"), "fstat st_nlink after the directory is gone"),
+        () -> assertEquals("OK", r.get("fchmod")),
+        () -> assertEquals("OK", r.get("ftruncate")),
+        () -> assertEquals("b'datamo'", r.get("after")),
+        () -> assertEquals("[]", r.get("listing")));
+  }
+
+  @Test
+  void aDirectoryHoldingOnlyAnUnlinkedOpenFileIsEmptyForRename() throws IOException {
+    Map<String, String> r = py("""
+        d = sys.argv[1]; a = os.path.join(d, 'a'); b = os.path.join(d, 'b')
+        os.mkdir(a); os.mkdir(b)
+        open(os.path.join(a, 'kept'), 'wb').write(b'kept')
+        fd = os.open(os.path.join(b, 'f'), os.O_RDWR | os.O_CREAT, 0o644)
+        os.write(fd, b'open')
+        os.unlink(os.path.join(b, 'f'))
+        res = err(os.rename, a, b)
+        out(rename=res, listing=sorted(os.listdir(d)), inside=sorted(os.listdir(b)),
+            handle=safe(lambda: os.pread(fd, 10, 0)), size=safe(lambda: os.fstat(fd).st_size))
+        os.close(fd)
+        """, dir);
+    assertAll(
+        () -> assertEquals("OK", r.get("rename"),
+            "rename onto a directory whose only entry is unlinked (it is empty)"),
+        () -> assertEquals("['b']", r.get("listing")),
+        () -> assertEquals("['kept']", r.get("inside")),
+        () -> assertEquals("b'open'", r.get("handle")),
+        () -> assertEquals("4", r.get("size")));
+  }
+
   // ---------------------------------------------------------------- directories and renames
 
   @Test
@@ -400,6 +451,26 @@ class PosixSemanticsIT {
     assertEquals("OK", r.get("res"));
     assertEquals("['a', 'b']", r.get("listing"), "POSIX: both names remain");
     assertEquals("2", r.get("nlink"));
+  }
+
+  @Test
+  void renameBetweenTwoHardLinksDoesNothingWhileTheTargetIsOpen() throws IOException {
+    Map<String, String> r = py("""
+        d = sys.argv[1]; a = os.path.join(d, 'a'); b = os.path.join(d, 'b')
+        open(a, 'wb').write(b'same'); os.link(a, b)
+        fd = os.open(a, os.O_RDONLY)
+        res = err(os.rename, b, a)
+        out(res=res, listing=sorted(os.listdir(d)), nlink=os.stat(a).st_nlink,
+            fdnlink=safe(lambda: os.fstat(fd).st_nlink))
+        os.close(fd)
+        out(closed=sorted(os.listdir(d)))
+        """, dir);
+    assertAll(
+        () -> assertEquals("OK", r.get("res")),
+        () -> assertEquals("['a', 'b']", r.get("listing"), "POSIX: both names remain"),
+        () -> assertEquals("2", r.get("nlink")),
+        () -> assertEquals("2", r.get("fdnlink"), "st_nlink through the open descriptor"),
+        () -> assertEquals("['a', 'b']", r.get("closed"), "after the descriptor is closed"));
   }
 
   @Test
@@ -518,6 +589,28 @@ class PosixSemanticsIT {
   }
 
   @Test
+  void unlinkingTheOpenNameOfAHardLinkedFileLeavesTheOtherNameCounted() throws IOException {
+    Map<String, String> r = py("""
+        d = sys.argv[1]; f = os.path.join(d, 'f'); g = os.path.join(d, 'g')
+        open(f, 'wb').write(b'x'); os.link(f, g)
+        fd = os.open(f, os.O_RDWR)
+        os.unlink(f)
+        one = (safe(lambda: os.fstat(fd).st_nlink), os.stat(g).st_nlink)
+        os.pwrite(fd, b'y', 1)
+        via = open(g, 'rb').read()
+        os.unlink(g)
+        none = safe(lambda: os.fstat(fd).st_nlink)
+        os.close(fd)
+        out(one=one, via=via, none=none, listing=os.listdir(d))
+        """, dir);
+    assertAll(
+        () -> assertEquals("(1, 1)", r.get("one"), "st_nlink via the descriptor and via g"),
+        () -> assertEquals("b'xy'", r.get("via")),
+        () -> assertEquals("0", r.get("none"), "st_nlink once both names are gone"),
+        () -> assertEquals("[]", r.get("listing")));
+  }
+
+  @Test
   void aDescriptorOpenOnOneHardLinkSeesWritesMadeThroughAnother() throws IOException {
     Map<String, String> r = py("""
         d = sys.argv[1]; x = os.path.join(d, 'x'); y = os.path.join(d, 'y')
@@ -533,7 +626,16 @@ class PosixSemanticsIT {
         os.pwrite(h, b'D', 0)                           # and the other way round
         back = open(y, 'rb').read()
         os.close(h)
-        out(first=first, written=written, grown=grown, back=back)
+        # the descriptor is opened while the file has one name; the second name comes later
+        p = os.path.join(d, 'p'); q = os.path.join(d, 'q')
+        open(p, 'wb').write(b'A' * 10)
+        h = os.open(p, os.O_RDWR)
+        os.pread(h, 10, 0)
+        os.link(p, q)
+        fd = os.open(q, os.O_WRONLY); os.pwrite(fd, b'BBBB', 0); os.close(fd)
+        late = os.pread(h, 10, 0)
+        os.close(h)
+        out(first=first, written=written, grown=grown, back=back, late=late)
         """, dir);
     assertAll(
         () -> assertEquals("b'AAAAAAAAAA'", r.get("first")),
@@ -542,7 +644,9 @@ class PosixSemanticsIT {
         () -> assertEquals("b'BBBB\\x00\\x00\\x00\\x00CC'", r.get("grown"),
             "after truncate and write through the other name"),
         () -> assertEquals("b'DBBB\\x00\\x00\\x00\\x00CC'", r.get("back"),
-            "a write through the descriptor, read through the other name"));
+            "a write through the descriptor, read through the other name"),
+        () -> assertEquals("b'BBBBAAAAAA'", r.get("late"),
+            "descriptor opened before the second name was linked"));
   }
 
   // ---------------------------------------------------------------- attributes and times
