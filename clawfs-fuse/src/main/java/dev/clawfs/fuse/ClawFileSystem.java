@@ -369,14 +369,14 @@ public final class ClawFileSystem implements AutoCloseable {
     if (isVirtual(parts)) {
       return virtualAttr(parts);
     }
-    Inode n;
-    tree.readLock().lock();
-    try {
-      n = lookup(parts, parts.size());
-    } finally {
-      tree.readLock().unlock();
+    Inode n = resolve(path);
+    Attr a = attrOf(n);
+    if (!parts.isEmpty() && parts.get(parts.size() - 1).isFuseHidden()) {
+      // libfuse2 itself subtracts one link when it reports a hidden node; add it back so the
+      // descriptor of an unlinked file shows the names that really remain
+      a = new Attr(a.ino(), a.mode(), a.nlink() + 1, a.uid(), a.gid(), a.size(), a.blocks(), a.atimeNs(), a.mtimeNs(), a.ctimeNs());
     }
-    return attrOf(n);
+    return a;
   }
 
   public Attr fgetattr(long fh) {
@@ -850,7 +850,7 @@ public final class ClawFileSystem implements AutoCloseable {
         if (!existing.isDir() && n.isDir()) {
           throw new FsException(Errno.ENOTDIR, "target is not a directory");
         }
-        if (existing.isDir() && !existing.children.isEmpty()) {
+        if (existing.isDir() && !existing.children.keySet().stream().allMatch(Name::isFuseHidden)) {
           throw new FsException(Errno.ENOTEMPTY, "target directory not empty");
         }
         if ((d.dir().mode & S_ISVTX) != 0 && false) {
@@ -900,6 +900,15 @@ public final class ClawFileSystem implements AutoCloseable {
       }
       if (existing != null) {
         if (existing.isDir()) {
+          // hidden names of unlinked open files do not keep a replaced directory alive (as rmdir)
+          for (Map.Entry<Name, Inode> e : new ArrayList<>(existing.children.entrySet())) {
+            existing.children.remove(e.getKey());
+            ops.add(new MetadataStore.Unlink(0, existing.id, e.getKey()));
+            dropLink(e.getValue(), ops, true);
+            if (inodes.containsKey(e.getValue().id)) {
+              orphanedHidden.put(e.getKey(), e.getValue());
+            }
+          }
           existing.lock.writeLock().lock();
           try {
             existing.nlink = 0;
