@@ -308,23 +308,12 @@ public final class ClawFileSystem implements AutoCloseable {
     tree.readLock().lock();
     try {
       return lookup(parts, parts.size());
-    } catch (FsException e) {
-      Inode orphan = parts.isEmpty() ? null : orphanedHidden.get(parts.get(parts.size() - 1));
-      if (orphan != null) {
-        return orphan;
-      }
-      throw e;
     } finally {
       tree.readLock().unlock();
     }
   }
 
-  /**
-   * Open files whose hidden name (see {@link Name#isFuseHidden}) lost its directory to an rmdir:
-   * libfuse still addresses them by that path until they are released. Hidden names are unique
-   * per mount, so the last component finds them.
-   */
-  private final Map<Name, Inode> orphanedHidden = new ConcurrentHashMap<>();
+
 
   private boolean isVirtual(List<Name> parts) {
     return !parts.isEmpty() && virtualDirs.containsKey(parts.get(0));
@@ -593,19 +582,12 @@ public final class ClawFileSystem implements AutoCloseable {
       if (!d.isDir()) {
         throw new FsException(Errno.ENOTDIR, "not a directory");
       }
-      if (!d.children.keySet().stream().allMatch(Name::isFuseHidden)) {
+      if (!d.children.isEmpty()) {
+        // also when only libfuse's hidden names of unlinked-but-open files remain: libfuse2
+        // addresses those files by a path inside this directory until they are closed
         throw new FsException(Errno.ENOTEMPTY, "directory not empty");
       }
       List<MetadataStore.Op> ops = new ArrayList<>();
-      // names of unlinked-but-open files do not keep a directory alive: their handles do the data
-      for (Map.Entry<Name, Inode> e : new ArrayList<>(d.children.entrySet())) {
-        d.children.remove(e.getKey());
-        ops.add(new MetadataStore.Unlink(0, d.id, e.getKey()));
-        dropLink(e.getValue(), ops, true);
-        if (inodes.containsKey(e.getValue().id)) {
-          orphanedHidden.put(e.getKey(), e.getValue());
-        }
-      }
       Inode p = t.dir();
       p.lock.writeLock().lock();
       try {
@@ -743,9 +725,6 @@ public final class ClawFileSystem implements AutoCloseable {
 
   public void unlink(byte[] path) {
     List<Name> parts = split(path);
-    if (!parts.isEmpty() && orphanedHidden.remove(parts.get(parts.size() - 1)) != null) {
-      return; // its name went with its directory; the last handle's release deletes it
-    }
     tree.writeLock().lock();
     try {
       Target t = target(parts);
@@ -850,7 +829,7 @@ public final class ClawFileSystem implements AutoCloseable {
         if (!existing.isDir() && n.isDir()) {
           throw new FsException(Errno.ENOTDIR, "target is not a directory");
         }
-        if (existing.isDir() && !existing.children.keySet().stream().allMatch(Name::isFuseHidden)) {
+        if (existing.isDir() && !existing.children.isEmpty()) {
           throw new FsException(Errno.ENOTEMPTY, "target directory not empty");
         }
         if ((d.dir().mode & S_ISVTX) != 0 && false) {
@@ -900,15 +879,6 @@ public final class ClawFileSystem implements AutoCloseable {
       }
       if (existing != null) {
         if (existing.isDir()) {
-          // hidden names of unlinked open files do not keep a replaced directory alive (as rmdir)
-          for (Map.Entry<Name, Inode> e : new ArrayList<>(existing.children.entrySet())) {
-            existing.children.remove(e.getKey());
-            ops.add(new MetadataStore.Unlink(0, existing.id, e.getKey()));
-            dropLink(e.getValue(), ops, true);
-            if (inodes.containsKey(e.getValue().id)) {
-              orphanedHidden.put(e.getKey(), e.getValue());
-            }
-          }
           existing.lock.writeLock().lock();
           try {
             existing.nlink = 0;

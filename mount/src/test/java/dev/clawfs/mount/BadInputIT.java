@@ -8,16 +8,21 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.IOException;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.FileSystemException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
+import java.util.Random;
 import java.util.SortedMap;
 import java.util.TreeMap;
 import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
@@ -140,7 +145,7 @@ class BadInputIT {
     Path header = v.vault().resolve(HEADER);
     byte[] good = Files.readAllBytes(header);
     byte[] garbage = new byte[good.length];
-    new java.util.Random(4).nextBytes(garbage);
+    new Random(4).nextBytes(garbage);
     Files.write(header, garbage);
     assertCorruptHeaderRefused(v, "random bytes");
     Files.write(header, new byte[0]);
@@ -154,7 +159,7 @@ class BadInputIT {
     MountedVault v = unmountedVaultWithAFile();
     Path header = v.vault().resolve(HEADER);
     byte[] good = Files.readAllBytes(header);
-    Files.write(header, java.util.Arrays.copyOf(good, good.length / 2));
+    Files.write(header, Arrays.copyOf(good, good.length / 2));
     assertCorruptHeaderRefused(v, "half of the header JSON");
     Files.writeString(header, "{}");
     assertCorruptHeaderRefused(v, "an empty JSON object");
@@ -167,9 +172,9 @@ class BadInputIT {
     MountedVault v = unmountedVaultWithAFile();
     Path header = v.vault().resolve(HEADER);
     byte[] good = Files.readAllBytes(header);
-    String json = new String(good, java.nio.charset.StandardCharsets.UTF_8);
+    String json = new String(good, StandardCharsets.UTF_8);
     // Change one character inside the longest base64/hex value: still valid JSON, wrong data.
-    java.util.regex.Matcher m = java.util.regex.Pattern.compile("\"([A-Za-z0-9+/=_-]{24,})\"")
+    Matcher m = Pattern.compile("\"([A-Za-z0-9+/=_-]{24,})\"")
         .matcher(json);
     String longest = null;
     int at = -1;

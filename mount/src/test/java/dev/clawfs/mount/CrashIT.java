@@ -472,7 +472,7 @@ class CrashIT {
       List<String> cmd = new ArrayList<>(List.of(
           Path.of(System.getProperty("java.home"), "bin", "java").toString(),
           "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Xmx256m",
-          "-cp", classesDir().toString(),
+          "-cp", writerClasses(base).toString(),
           Writer.class.getName(), Integer.toString(round), mode));
       cmd.addAll(args);
       Path err = Files.createTempFile(base, "writer", ".err");
@@ -481,6 +481,25 @@ class CrashIT {
           .redirectInput(ProcessBuilder.Redirect.from(Path.of("/dev/null").toFile()))
           .start();
       return new Run(p, err);
+    }
+
+    /**
+     * The writer's classes, copied out of target/test-classes once per test, so that a build
+     * running beside the test cannot take them away between rounds.
+     */
+    private static Path writerClasses(Path base) throws IOException {
+      Path dir = base.resolve("writer-classes");
+      Path pkg = dir.resolve(CrashIT.class.getPackageName().replace('.', '/'));
+      if (!Files.isDirectory(pkg)) {
+        Files.createDirectories(pkg);
+        Path from = classesDir().resolve(CrashIT.class.getPackageName().replace('.', '/'));
+        try (var s = Files.list(from)) {
+          for (Path c : s.filter(p -> p.getFileName().toString().startsWith("CrashIT")).toList()) {
+            Files.copy(c, pkg.resolve(c.getFileName().toString()));
+          }
+        }
+      }
+      return dir;
     }
 
     private static Path classesDir() {

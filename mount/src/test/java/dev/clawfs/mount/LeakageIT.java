@@ -83,6 +83,8 @@ class LeakageIT {
     xv.write("kumquatattribute",
         ByteBuffer.wrap("value gondolabrigadier".getBytes(StandardCharsets.UTF_8)));
     synced(withXattr, null);
+    synced(dossier, null); // fsync(2) on the directories: every name above is committed
+    synced(ws, null);
     // the names and values read back (so the test wrote what it means to look for)
     assertEquals("renamed file", Files.readString(dossier.resolve("hardlinkmarmoset")));
     assertTrue(Files.readSymbolicLink(dossier.resolve("wombatcompass")).toString()
