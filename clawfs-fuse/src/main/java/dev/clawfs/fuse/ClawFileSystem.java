@@ -916,6 +916,11 @@ public final class ClawFileSystem implements AutoCloseable {
   // ================================================================== xattrs
 
   public void setxattr(byte[] path, String name, byte[] value, int flags) {
+    if (name.startsWith("system.posix_acl_")) {
+      // POSIX ACLs are not supported (the kernel checks modes: default_permissions). Refusing
+      // matters: cp -a sets the mode through a minimal ACL and falls back to chmod only on ENOTSUP.
+      throw new FsException(Errno.ENOTSUP, "POSIX ACLs are not supported");
+    }
     if (value.length > MAX_XATTR_VALUE) {
       throw new FsException(Errno.ERANGE, "attribute value too large");
     }
@@ -1200,17 +1205,28 @@ public final class ClawFileSystem implements AutoCloseable {
       throw new FsException(Errno.EBADF, "file not open for writing");
     }
     Inode n = h.inode();
-    n.lock.writeLock().lock();
-    try {
-      long off = (h.flags() & O_APPEND) != 0 ? n.size : offset;
-      if (off + len > MAX_FILE_SIZE) {
-        throw new FsException(Errno.EFBIG, "file too large");
+    for (int attempt = 0; ; attempt++) {
+      n.lock.writeLock().lock();
+      try {
+        long off = (h.flags() & O_APPEND) != 0 ? n.size : offset;
+        if (off + len > MAX_FILE_SIZE) {
+          throw new FsException(Errno.EFBIG, "file too large");
+        }
+        int done = writeLocked(n, off, src, len);
+        bytesWritten.addAndGet(done);
+        return done;
+      } catch (FsException e) {
+        if (e.errno() != Errno.ENOSPC || attempt > 0) {
+          throw e;
+        }
+      } finally {
+        n.lock.writeLock().unlock();
       }
-      int done = writeLocked(n, off, src, len);
-      bytesWritten.addAndGet(done);
-      return done;
-    } finally {
-      n.lock.writeLock().unlock();
+      // Full: space of deleted files comes back only when their deletion commits (the content
+      // files go after the commit), so commit now and try once more, as ext4 forces a journal
+      // commit before it reports ENOSPC.
+      meta.enqueue(List.of());
+      meta.flush();
     }
   }
 

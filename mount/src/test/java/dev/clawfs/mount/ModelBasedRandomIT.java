@@ -421,7 +421,7 @@ class ModelBasedRandomIT {
       if (tolerateHiddenEnotempty("delete " + q(p), p, op)) {
         return;
       }
-      Handle open = openHandleOn(p);
+      List<Handle> open = openHandlesOn(p);
       both("delete " + q(p), op);
       if (!Files.exists(roots[1].resolve(p), LinkOption.NOFOLLOW_LINKS)) {
         noteHidden(open, p);
@@ -435,8 +435,8 @@ class ModelBasedRandomIT {
         return "ok";
       };
       long fromIno = modelIno(from);
-      Handle openTarget = openHandleOn(to);
-      if (openTarget != null && fromIno == openTarget.modelIno()) {
+      List<Handle> openTarget = openHandlesOn(to);
+      if (!openTarget.isEmpty() && fromIno == openTarget.get(0).modelIno()) {
         // two names of one open file renamed onto each other: libfuse2 hides the target first and
         // one name remains (POSIX: nothing happens); documented, so not generated
         return;
@@ -446,13 +446,13 @@ class ModelBasedRandomIT {
         return;
       }
       both("rename " + q(from) + " -> " + q(to), op);
-      if (openTarget != null && modelIno(to) != openTarget.modelIno()) {
+      if (!openTarget.isEmpty() && modelIno(to) != openTarget.get(0).modelIno()) {
         noteHidden(openTarget, to);
       }
     }
 
     private void link(String existing, String name) throws IOException {
-      if (openHandleOn(existing) != null) {
+      if (!openHandlesOn(existing).isEmpty()) {
         // a name added while a descriptor is open: that descriptor keeps its page cache for
         // writes through the new name (documented libfuse2 difference), so not generated
         return;
@@ -512,17 +512,19 @@ class ModelBasedRandomIT {
       }
     }
 
-    private Handle openHandleOn(String p) {
+    /** Every open handle on the file at p (several handles can share one libfuse node). */
+    private List<Handle> openHandlesOn(String p) {
       long ino = modelIno(p);
       if (ino < 0 || Files.isDirectory(roots[1].resolve(p), LinkOption.NOFOLLOW_LINKS)) {
-        return null;
+        return List.of();
       }
+      List<Handle> out = new ArrayList<>();
       for (Handle h : handles) {
         if (h.modelIno() == ino) {
-          return h;
+          out.add(h);
         }
       }
-      return null;
+      return out;
     }
 
     private boolean mayHoldHidden(String dir) {
@@ -530,10 +532,11 @@ class ModelBasedRandomIT {
       return ino >= 0 && hiddenIn.values().stream().anyMatch(set -> set.contains(ino));
     }
 
-    private void noteHidden(Handle h, String p) {
-      if (h != null) {
-        Path parent = Path.of(p).getParent();
-        hiddenIn.computeIfAbsent(h, k -> new HashSet<>()).add(modelIno(parent == null ? "" : parent.toString()));
+    private void noteHidden(List<Handle> open, String p) {
+      Path parent = Path.of(p).getParent();
+      long dirIno = modelIno(parent == null ? "" : parent.toString());
+      for (Handle h : open) {
+        hiddenIn.computeIfAbsent(h, k -> new HashSet<>()).add(dirIno);
       }
     }
 
