@@ -177,6 +177,8 @@ public final class ClawfsCli implements Callable<Integer> {
         }
       }
       Files.createDirectories(v);
+      // only the owner may list the vault (names are sealed, but sizes and counts are not)
+      Files.setPosixFilePermissions(v, java.nio.file.attribute.PosixFilePermissions.fromString("rwx------"));
       char[] p = pass.read(true);
       KdfParams params;
       try {
