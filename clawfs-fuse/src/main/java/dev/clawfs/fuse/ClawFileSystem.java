@@ -167,6 +167,14 @@ public final class ClawFileSystem implements AutoCloseable {
         int n = c.seal(i, i + 1, plain, 0, plain.length, sealed, 0);
         c.open(i, i + 1, sealed, 0, n, back, 0);
       }
+      // then whole chunks, so the compiled loops are the ones large reads and writes run
+      byte[] big = new byte[CHUNK];
+      byte[] bigSealed = new byte[ChunkCipher.SLOT_SIZE];
+      byte[] bigBack = new byte[CHUNK];
+      for (int i = 0; i < 2_000; i++) {
+        int n = c.seal(i, i + 1, big, 0, big.length, bigSealed, 0);
+        c.open(i, i + 1, bigSealed, 0, n, bigBack, 0);
+      }
       Arrays.fill(key, (byte) 0);
     }, "clawfs-crypto-warmup");
     t.setDaemon(true);
