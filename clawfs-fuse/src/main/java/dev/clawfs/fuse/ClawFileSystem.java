@@ -590,12 +590,13 @@ public final class ClawFileSystem implements AutoCloseable {
       if (!d.isDir()) {
         throw new FsException(Errno.ENOTDIR, "not a directory");
       }
+      List<MetadataStore.Op> ops = new ArrayList<>();
+      dropClosedHiddenNames(d, ops);
       if (!d.children.isEmpty()) {
-        // also when only libfuse's hidden names of unlinked-but-open files remain: libfuse2
-        // addresses those files by a path inside this directory until they are closed
+        // also when hidden names of files still open remain: libfuse2 addresses those files by
+        // a path inside this directory until they are closed
         throw new FsException(Errno.ENOTEMPTY, "directory not empty");
       }
-      List<MetadataStore.Op> ops = new ArrayList<>();
       Inode p = t.dir();
       p.lock.writeLock().lock();
       try {
@@ -801,6 +802,21 @@ public final class ClawFileSystem implements AutoCloseable {
     }
   }
 
+  /**
+   * Removes hidden names whose file is no longer open: libfuse2 normally unlinks them at the last
+   * release, but the kernel sends RELEASE asynchronously, so one can outlive its file's handles.
+   * Tree write lock held.
+   */
+  private void dropClosedHiddenNames(Inode dir, List<MetadataStore.Op> ops) {
+    for (Map.Entry<Name, Inode> e : new ArrayList<>(dir.children.entrySet())) {
+      if (e.getKey().isFuseHidden() && e.getValue().openCount == 0) {
+        dir.children.remove(e.getKey());
+        ops.add(new MetadataStore.Unlink(0, dir.id, e.getKey()));
+        dropLink(e.getValue(), ops, true);
+      }
+    }
+  }
+
   /** rename(2) with POSIX semantics: replaces an existing target atomically. */
   public void rename(byte[] from, byte[] to) {
     List<Name> src = split(from);
@@ -836,6 +852,13 @@ public final class ClawFileSystem implements AutoCloseable {
         }
         if (!existing.isDir() && n.isDir()) {
           throw new FsException(Errno.ENOTDIR, "target is not a directory");
+        }
+        if (existing.isDir()) {
+          List<MetadataStore.Op> cleanup = new ArrayList<>();
+          dropClosedHiddenNames(existing, cleanup);
+          if (!cleanup.isEmpty()) {
+            meta.enqueue(cleanup);
+          }
         }
         if (existing.isDir() && !existing.children.isEmpty()) {
           throw new FsException(Errno.ENOTEMPTY, "target directory not empty");
