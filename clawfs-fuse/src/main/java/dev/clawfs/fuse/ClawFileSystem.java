@@ -194,7 +194,7 @@ public final class ClawFileSystem implements AutoCloseable {
         for (Map.Entry<Name, Inode> e : new ArrayList<>(d.children.entrySet())) {
           if (e.getKey().isFuseHidden()) {
             d.children.remove(e.getKey());
-            ops.add(new MetadataStore.Unlink(0, d.id, e.getKey()));
+            ops.add(new MetadataStore.Unlink(d.id, e.getKey()));
             e.getValue().hiddenLinks++; // it was counted as a plain link when loaded
             dropLink(e.getValue(), ops, true);
           }
@@ -551,8 +551,8 @@ public final class ClawFileSystem implements AutoCloseable {
         p.mtimeNs = p.ctimeNs = now;
         d.queued = true;
         p.queued = true;
-        meta.enqueue(List.of(new MetadataStore.Put(0, d), new MetadataStore.Put(0, p),
-            new MetadataStore.Link(0, p.id, t.name(), d.id)));
+        meta.enqueue(List.of(new MetadataStore.Put(d), new MetadataStore.Put(p),
+            new MetadataStore.Link(p.id, t.name(), d.id)));
       } finally {
         p.lock.writeLock().unlock();
       }
@@ -606,9 +606,9 @@ public final class ClawFileSystem implements AutoCloseable {
         p.queued = true;
         inodes.remove(d.id);
         d.nlink = 0;
-        ops.add(new MetadataStore.Unlink(0, p.id, t.name()));
-        ops.add(new MetadataStore.Put(0, p));
-        ops.add(new MetadataStore.Delete(0, d.id, null));
+        ops.add(new MetadataStore.Unlink(p.id, t.name()));
+        ops.add(new MetadataStore.Put(p));
+        ops.add(new MetadataStore.Delete(d.id, null));
         meta.enqueue(ops);
       } finally {
         p.lock.writeLock().unlock();
@@ -668,8 +668,8 @@ public final class ClawFileSystem implements AutoCloseable {
         p.mtimeNs = p.ctimeNs = now;
         n.queued = true;
         p.queued = true;
-        meta.enqueue(List.of(new MetadataStore.Put(0, n), new MetadataStore.Put(0, p),
-            new MetadataStore.Link(0, p.id, t.name(), n.id)));
+        meta.enqueue(List.of(new MetadataStore.Put(n), new MetadataStore.Put(p),
+            new MetadataStore.Link(p.id, t.name(), n.id)));
       } finally {
         p.lock.writeLock().unlock();
       }
@@ -721,8 +721,8 @@ public final class ClawFileSystem implements AutoCloseable {
         n.ctimeNs = now;
         n.queued = true;
         p.queued = true;
-        meta.enqueue(List.of(new MetadataStore.Put(0, n), new MetadataStore.Put(0, p),
-            new MetadataStore.Link(0, p.id, t.name(), n.id)));
+        meta.enqueue(List.of(new MetadataStore.Put(n), new MetadataStore.Put(p),
+            new MetadataStore.Link(p.id, t.name(), n.id)));
       } finally {
         n.lock.writeLock().unlock();
         p.lock.writeLock().unlock();
@@ -752,8 +752,8 @@ public final class ClawFileSystem implements AutoCloseable {
         p.children.remove(t.name());
         p.mtimeNs = p.ctimeNs = now();
         p.queued = true;
-        ops.add(new MetadataStore.Unlink(0, p.id, t.name()));
-        ops.add(new MetadataStore.Put(0, p));
+        ops.add(new MetadataStore.Unlink(p.id, t.name()));
+        ops.add(new MetadataStore.Put(p));
       } finally {
         p.lock.writeLock().unlock();
       }
@@ -777,7 +777,7 @@ public final class ClawFileSystem implements AutoCloseable {
         ops.add(deleteInode(n));
       } else {
         n.queued = true;
-        ops.add(new MetadataStore.Put(0, n));
+        ops.add(new MetadataStore.Put(n));
       }
     } finally {
       n.lock.writeLock().unlock();
@@ -788,7 +788,7 @@ public final class ClawFileSystem implements AutoCloseable {
   private MetadataStore.Op deleteInode(Inode n) {
     inodes.remove(n.id);
     closeContent(n);
-    return new MetadataStore.Delete(0, n.id, n.fileId);
+    return new MetadataStore.Delete(n.id, n.fileId);
   }
 
   private static void closeContent(Inode n) {
@@ -811,7 +811,7 @@ public final class ClawFileSystem implements AutoCloseable {
     for (Map.Entry<Name, Inode> e : new ArrayList<>(dir.children.entrySet())) {
       if (e.getKey().isFuseHidden() && e.getValue().openCount == 0) {
         dir.children.remove(e.getKey());
-        ops.add(new MetadataStore.Unlink(0, dir.id, e.getKey()));
+        ops.add(new MetadataStore.Unlink(dir.id, e.getKey()));
         dropLink(e.getValue(), ops, true);
       }
     }
@@ -874,7 +874,7 @@ public final class ClawFileSystem implements AutoCloseable {
       lockBoth(sp, dp);
       try {
         sp.children.remove(s.name());
-        ops.add(new MetadataStore.Unlink(0, sp.id, s.name()));
+        ops.add(new MetadataStore.Unlink(sp.id, s.name()));
         if (existing != null) {
           dp.children.remove(d.name());
           if (existing.isDir()) {
@@ -882,7 +882,7 @@ public final class ClawFileSystem implements AutoCloseable {
           }
         }
         dp.children.put(d.name(), n);
-        ops.add(new MetadataStore.Link(0, dp.id, d.name(), n.id));
+        ops.add(new MetadataStore.Link(dp.id, d.name(), n.id));
         if (n.isDir() && sp != dp) {
           sp.nlink--;
           dp.nlink++;
@@ -892,9 +892,9 @@ public final class ClawFileSystem implements AutoCloseable {
         dp.mtimeNs = dp.ctimeNs = now;
         sp.queued = true;
         dp.queued = true;
-        ops.add(new MetadataStore.Put(0, sp));
+        ops.add(new MetadataStore.Put(sp));
         if (sp != dp) {
-          ops.add(new MetadataStore.Put(0, dp));
+          ops.add(new MetadataStore.Put(dp));
         }
       } finally {
         unlockBoth(sp, dp);
@@ -904,7 +904,7 @@ public final class ClawFileSystem implements AutoCloseable {
         n.ctimeNs = now;
         n.hiddenLinks += (d.name().isFuseHidden() ? 1 : 0) - (s.name().isFuseHidden() ? 1 : 0);
         n.queued = true;
-        ops.add(new MetadataStore.Put(0, n));
+        ops.add(new MetadataStore.Put(n));
       } finally {
         n.lock.writeLock().unlock();
       }
@@ -1104,12 +1104,9 @@ public final class ClawFileSystem implements AutoCloseable {
   /** fsync/fdatasync: the file's data and all metadata queued so far become durable. */
   public void fsync(long fh) {
     Handle h = handle(fh);
-    if (h.inode() == null) {
-      return;
+    if (h.inode() != null) {
+      sync();
     }
-    meta.contentWritten();
-    meta.enqueue(List.of());
-    meta.flush();
   }
 
   public int read(long fh, long offset, byte[] dst, int len) {
@@ -1256,8 +1253,7 @@ public final class ClawFileSystem implements AutoCloseable {
       // Full: space of deleted files comes back only when their deletion commits (the content
       // files go after the commit), so commit now and try once more, as ext4 forces a journal
       // commit before it reports ENOSPC.
-      meta.enqueue(List.of());
-      meta.flush();
+      sync();
     }
   }
 

@@ -13,7 +13,6 @@ import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.Arrays;
 import java.util.HexFormat;
-import java.util.HashSet;
 import java.util.Set;
 import java.util.stream.Stream;
 
@@ -53,8 +52,13 @@ final class ContentStore {
   }
 
   Path pathOf(byte[] fileId) {
+    return pathOf(root.getParent(), fileId);
+  }
+
+  /** Where the content file of {@code fileId} lives in the vault at {@code vaultDir}. */
+  static Path pathOf(Path vaultDir, byte[] fileId) {
     String hex = HEX.formatHex(fileId);
-    return root.resolve(hex.substring(0, 2)).resolve(hex);
+    return vaultDir.resolve(DIR).resolve(hex.substring(0, 2)).resolve(hex);
   }
 
   /** Creates a new content file with a fresh header; sets the inode's file id and cipher. */
@@ -123,7 +127,6 @@ final class ContentStore {
   /** Deletes content files that no inode references (left by a crash after a commit). */
   int sweep(Set<String> liveHex) throws IOException {
     int removed = 0;
-    Set<String> live = new HashSet<>(liveHex);
     try (Stream<Path> dirs = Files.list(root)) {
       for (Path d : (Iterable<Path>) dirs::iterator) {
         if (!Files.isDirectory(d)) {
@@ -131,7 +134,7 @@ final class ContentStore {
         }
         try (Stream<Path> files = Files.list(d)) {
           for (Path f : (Iterable<Path>) files::iterator) {
-            if (!live.contains(f.getFileName().toString())) {
+            if (!liveHex.contains(f.getFileName().toString())) {
               Files.deleteIfExists(f);
               removed++;
             }

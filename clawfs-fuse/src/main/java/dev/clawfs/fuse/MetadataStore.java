@@ -72,17 +72,15 @@ final class MetadataStore implements AutoCloseable {
   private volatile ContentStore contentStore;
 
   /** Queued change; inode snapshots are taken when the batch is committed. */
-  sealed interface Op {
-    long seq();
-  }
+  sealed interface Op {}
 
-  record Put(long seq, Inode inode) implements Op {}
+  record Put(Inode inode) implements Op {}
 
-  record Delete(long seq, long id, byte[] fileId) implements Op {}
+  record Delete(long id, byte[] fileId) implements Op {}
 
-  record Link(long seq, long parent, Name name, long child) implements Op {}
+  record Link(long parent, Name name, long child) implements Op {}
 
-  record Unlink(long seq, long parent, Name name) implements Op {}
+  record Unlink(long parent, Name name) implements Op {}
 
   private MetadataStore(Path vaultDir, Connection conn, MasterKeys keys, long commitIntervalMs) {
     this.vaultDir = vaultDir;
@@ -302,9 +300,7 @@ final class MetadataStore implements AutoCloseable {
       Inode inode = inodes.remove(id);
       deleteInodeRows(id);
       if (inode.fileId != null) {
-        Files.deleteIfExists(
-            vaultDir.resolve(ContentStore.DIR).resolve(ContentStore.hex(inode.fileId).substring(0, 2))
-                .resolve(ContentStore.hex(inode.fileId)));
+        Files.deleteIfExists(ContentStore.pathOf(vaultDir, inode.fileId));
       }
     }
     if (!dead.isEmpty()) {
@@ -322,7 +318,7 @@ final class MetadataStore implements AutoCloseable {
       }
     }
     inode.queued = true;
-    return enqueue(List.of(new Put(0, inode)));
+    return enqueue(List.of(new Put(inode)));
   }
 
   /** Queues a group of changes that must land in the same transaction. */
@@ -331,24 +327,9 @@ final class MetadataStore implements AutoCloseable {
       firstPendingNs = System.nanoTime();
     }
     long seq = ++enqueuedSeq;
-    for (Op op : ops) {
-      queue.add(withSeq(op, seq));
-    }
+    queue.addAll(ops);
     notifyAll();
     return seq;
-  }
-
-  private static Op withSeq(Op op, long seq) {
-    if (op instanceof Put p) {
-      return new Put(seq, p.inode());
-    } else if (op instanceof Delete d) {
-      return new Delete(seq, d.id(), d.fileId());
-    } else if (op instanceof Link l) {
-      return new Link(seq, l.parent(), l.name(), l.child());
-    } else {
-      Unlink u = (Unlink) op;
-      return new Unlink(seq, u.parent(), u.name());
-    }
   }
 
   void contentWritten() {
