@@ -155,6 +155,10 @@ class CrashIT {
       }
       Path churn = v.path("workspaces/churn");
       Files.createDirectories(churn);
+      // the probe below is written into churn/ after each crash: the directory itself must be
+      // durable, or a kill within the first commit interval legitimately takes it away
+      fsyncDirectory(churn);
+      fsyncDirectory(churn.getParent());
       int rounds = Math.max(2, Math.min(ROUNDS, 3));
       for (int round = 0; round < rounds; round++) {
         String where = "unsynced round " + round + seed;
