@@ -59,7 +59,8 @@ public final class ClawFileSystem implements AutoCloseable {
   private final AtomicLong nextId;
   private final Map<Long, Handle> handles = new ConcurrentHashMap<>();
   private final AtomicLong nextHandle = new AtomicLong(1);
-  private final Map<Name, Map<Name, VirtualFile>> virtualDirs = new ConcurrentHashMap<>();
+  private final Map<Name, VirtualTree> virtualTrees = new ConcurrentHashMap<>();
+  private volatile ChangeListener changes = ChangeListener.NONE;
   private final long virtualIno = Long.MAX_VALUE / 2;
   private final long mountedAtNs = System.nanoTime();
   private final AtomicLong bytesRead = new AtomicLong();
@@ -67,8 +68,51 @@ public final class ClawFileSystem implements AutoCloseable {
   private final AtomicLong authFailures = new AtomicLong();
   private volatile boolean closed;
 
-  /** An open file: an inode, or the frozen content of a virtual file. */
-  private record Handle(Inode inode, int flags, byte[] virtualContent) {}
+  /** An open file: an inode, or the frozen content of a virtual file (and what is written to it). */
+  private record Handle(Inode inode, int flags, byte[] virtualContent, VirtualWrite written) {}
+
+  /** Bytes written to a writable virtual file through one descriptor, handed over at close. */
+  private static final class VirtualWrite {
+    static final int MAX = 1 << 20;
+    final VirtualNode.WriteHandler handler;
+    final Caller caller;
+    byte[] data = new byte[0];
+    int length;
+    boolean dirty;
+
+    VirtualWrite(VirtualNode.WriteHandler handler, Caller caller) {
+      this.handler = handler;
+      this.caller = caller;
+    }
+
+    synchronized void write(long offset, byte[] src, int len) {
+      if (offset + len > MAX) {
+        throw new FsException(Errno.EFBIG, "at most 1 MiB can be written to a virtual file");
+      }
+      int end = (int) offset + len;
+      if (end > data.length) {
+        data = Arrays.copyOf(data, Math.max(end, Math.min(MAX, data.length * 2)));
+      }
+      System.arraycopy(src, 0, data, (int) offset, len);
+      length = Math.max(length, end);
+      dirty = true;
+    }
+
+    synchronized void truncate(long size) {
+      length = (int) Math.min(length, size);
+      dirty = true;
+    }
+
+    /** Hands the bytes to the feature once per batch of writes; its FsException is close's error. */
+    synchronized void deliver() {
+      if (dirty) {
+        dirty = false;
+        byte[] out = Arrays.copyOf(data, length);
+        length = 0;
+        handler.written(out, caller);
+      }
+    }
+  }
 
   private ClawFileSystem(Path vaultDir, MetadataStore meta, ContentStore content, Map<Long, Inode> inodes, LongSupplier clock) {
     this.vaultDir = vaultDir;
@@ -209,11 +253,17 @@ public final class ClawFileSystem implements AutoCloseable {
     }
   }
 
-  /** Adds a read-only virtual directory at the top level (for example "system"). */
-  public void registerVirtualDirectory(String name, Map<String, VirtualFile> files) {
-    Map<Name, VirtualFile> m = new LinkedHashMap<>();
-    files.forEach((k, v) -> m.put(Name.of(k), v));
-    virtualDirs.put(Name.of(name), m);
+  /** Serves a virtual tree at a top-level name (for example "system" or "search"). */
+  public void registerVirtual(String name, VirtualTree tree) {
+    if (NAMESPACE.contains(name)) {
+      throw new IllegalArgumentException(name + " is a stored top-level directory");
+    }
+    virtualTrees.put(Name.of(name), tree);
+  }
+
+  /** Where change events go (one listener; it must only queue the event and return). */
+  public void setChangeListener(ChangeListener listener) {
+    changes = listener == null ? ChangeListener.NONE : listener;
   }
 
   /** Commits all metadata and makes all content durable. */
@@ -324,7 +374,28 @@ public final class ClawFileSystem implements AutoCloseable {
 
 
   private boolean isVirtual(List<Name> parts) {
-    return !parts.isEmpty() && virtualDirs.containsKey(parts.get(0));
+    return !parts.isEmpty() && virtualTrees.containsKey(parts.get(0));
+  }
+
+  /** What a virtual path is, asked of the tree that serves its top-level name. */
+  private VirtualNode virtualNode(List<Name> parts, Caller caller) {
+    List<String> rest = new ArrayList<>(parts.size() - 1);
+    for (int i = 1; i < parts.size(); i++) {
+      rest.add(new String(parts.get(i).rawBytes(), java.nio.charset.StandardCharsets.UTF_8));
+    }
+    return virtualTrees.get(parts.get(0)).resolve(rest, caller);
+  }
+
+  /** A stable inode number for a virtual path (with use_ino, tools such as find compare them). */
+  private long virtualIno(List<Name> parts) {
+    long h = 1125899906842597L;
+    for (Name n : parts) {
+      for (byte b : n.rawBytes()) {
+        h = 31 * h + b;
+      }
+      h = 31 * h + '/';
+    }
+    return virtualIno + (h & 0x3FFF_FFFF_FFFFL);
   }
 
   /** A parent directory and a new name in it; tree write lock held by the caller. */
@@ -362,9 +433,13 @@ public final class ClawFileSystem implements AutoCloseable {
   // ================================================================== attributes
 
   public Attr getattr(byte[] path) {
+    return getattr(path, Caller.ROOT);
+  }
+
+  public Attr getattr(byte[] path, Caller caller) {
     List<Name> parts = split(path);
     if (isVirtual(parts)) {
-      return virtualAttr(parts);
+      return virtualAttr(parts, caller);
     }
     Inode n = resolve(path);
     Attr a = attrOf(n);
@@ -379,7 +454,7 @@ public final class ClawFileSystem implements AutoCloseable {
   public Attr fgetattr(long fh) {
     Handle h = handle(fh);
     if (h.inode() == null) {
-      return virtualFileAttr(h.virtualContent().length);
+      return virtualFileAttr(virtualIno + 1, h.virtualContent().length, h.written() != null);
     }
     return attrOf(h.inode());
   }
@@ -393,22 +468,25 @@ public final class ClawFileSystem implements AutoCloseable {
     }
   }
 
-  private Attr virtualAttr(List<Name> parts) {
-    Map<Name, VirtualFile> dir = virtualDirs.get(parts.get(0));
-    if (parts.size() == 1) {
+  private Attr virtualAttr(List<Name> parts, Caller caller) {
+    VirtualNode node = virtualNode(parts, caller);
+    long ino = virtualIno(parts);
+    if (node instanceof VirtualNode.Directory) {
       long t = root.mtimeNs;
-      return new Attr(virtualIno + Math.abs(parts.get(0).hashCode() % 1000), Inode.S_IFDIR | 0555, 2, 0, 0, 0, 0, t, t, t);
+      return new Attr(ino, Inode.S_IFDIR | 0555, 2, 0, 0, 0, 0, t, t, t);
     }
-    VirtualFile f = parts.size() == 2 ? dir.get(parts.get(1)) : null;
-    if (f == null) {
-      throw new FsException(Errno.ENOENT, "no such virtual file");
+    if (node instanceof VirtualNode.Link l) {
+      long t = root.mtimeNs;
+      int size = l.target().getBytes(java.nio.charset.StandardCharsets.UTF_8).length;
+      return new Attr(ino, Inode.S_IFLNK | 0777, 1, 0, 0, size, 0, t, t, t);
     }
-    return virtualFileAttr(f.content().length);
+    VirtualNode.File f = (VirtualNode.File) node;
+    return virtualFileAttr(ino, f.content().get().length, f.writer() != null);
   }
 
-  private Attr virtualFileAttr(long size) {
+  private Attr virtualFileAttr(long ino, long size, boolean writable) {
     long t = now();
-    return new Attr(virtualIno + 1000, Inode.S_IFREG | 0444, 1, 0, 0, size, 0, t, t, t);
+    return new Attr(ino, Inode.S_IFREG | (writable ? 0644 : 0444), 1, 0, 0, size, 0, t, t, t);
   }
 
   public void chmod(byte[] path, int mode) {
@@ -471,8 +549,8 @@ public final class ClawFileSystem implements AutoCloseable {
   public void access(byte[] path, int mask) {
     List<Name> parts = split(path);
     if (isVirtual(parts)) {
-      virtualAttr(parts);
-      if ((mask & 2) != 0) {
+      VirtualNode node = virtualNode(parts, Caller.ROOT);
+      if ((mask & 2) != 0 && !(node instanceof VirtualNode.File f && f.writer() != null)) {
         throw new FsException(Errno.EACCES, "virtual files are read-only");
       }
       return;
@@ -497,14 +575,26 @@ public final class ClawFileSystem implements AutoCloseable {
   public record DirEntry(byte[] name, long ino, int mode) {}
 
   public List<DirEntry> readdir(byte[] path) {
+    return readdir(path, Caller.ROOT);
+  }
+
+  public List<DirEntry> readdir(byte[] path, Caller caller) {
     List<Name> parts = split(path);
     List<DirEntry> out = new ArrayList<>();
     if (isVirtual(parts)) {
-      if (parts.size() != 1) {
+      if (!(virtualNode(parts, caller) instanceof VirtualNode.Directory d)) {
         throw new FsException(Errno.ENOTDIR, "not a directory");
       }
-      for (Name n : virtualDirs.get(parts.get(0)).keySet()) {
-        out.add(new DirEntry(n.bytes(), virtualIno + 1000, Inode.S_IFREG | 0444));
+      for (VirtualNode.Entry e : d.entries().get()) {
+        byte[] name = e.name().getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        List<Name> child = new ArrayList<>(parts);
+        child.add(Name.of(name));
+        int mode = switch (e.kind()) {
+          case DIRECTORY -> Inode.S_IFDIR | 0555;
+          case LINK -> Inode.S_IFLNK | 0777;
+          case FILE -> Inode.S_IFREG | 0444;
+        };
+        out.add(new DirEntry(name, virtualIno(child), mode));
       }
       return out;
     }
@@ -520,8 +610,8 @@ public final class ClawFileSystem implements AutoCloseable {
         }
       }
       if (dir == root) {
-        for (Name v : virtualDirs.keySet()) {
-          out.add(new DirEntry(v.bytes(), virtualIno, Inode.S_IFDIR | 0555));
+        for (Name v : virtualTrees.keySet()) {
+          out.add(new DirEntry(v.bytes(), virtualIno(List.of(v)), Inode.S_IFDIR | 0555));
         }
       }
     } finally {
@@ -542,6 +632,7 @@ public final class ClawFileSystem implements AutoCloseable {
       inheritGroup(t.dir(), d, true);
       d.nlink = 2;
       d.parent = t.dir();
+      d.name = t.name();
       inodes.put(d.id, d);
       Inode p = t.dir();
       p.lock.writeLock().lock();
@@ -665,6 +756,7 @@ public final class ClawFileSystem implements AutoCloseable {
       p.lock.writeLock().lock();
       try {
         p.children.put(t.name(), n);
+        setPrimaryName(n, p, t.name());
         p.mtimeNs = p.ctimeNs = now;
         n.queued = true;
         p.queued = true;
@@ -680,6 +772,13 @@ public final class ClawFileSystem implements AutoCloseable {
   }
 
   public byte[] readlink(byte[] path) {
+    List<Name> parts = split(path);
+    if (isVirtual(parts)) {
+      if (!(virtualNode(parts, Caller.ROOT) instanceof VirtualNode.Link l)) {
+        throw new FsException(Errno.EINVAL, "not a symbolic link");
+      }
+      return l.target().getBytes(java.nio.charset.StandardCharsets.UTF_8);
+    }
     Inode n = resolve(path);
     n.lock.readLock().lock();
     try {
@@ -716,6 +815,9 @@ public final class ClawFileSystem implements AutoCloseable {
           throw new FsException(Errno.EMLINK, "too many links");
         }
         p.children.put(t.name(), n);
+        if (n.parent == null) {
+          setPrimaryName(n, p, t.name());
+        }
         p.mtimeNs = p.ctimeNs = now;
         n.nlink++;
         n.ctimeNs = now;
@@ -750,6 +852,7 @@ public final class ClawFileSystem implements AutoCloseable {
       p.lock.writeLock().lock();
       try {
         p.children.remove(t.name());
+        dropPrimaryName(n, p, t.name());
         p.mtimeNs = p.ctimeNs = now();
         p.queued = true;
         ops.add(new MetadataStore.Unlink(p.id, t.name()));
@@ -759,8 +862,25 @@ public final class ClawFileSystem implements AutoCloseable {
       }
       dropLink(n, ops, t.name().isFuseHidden());
       meta.enqueue(ops);
+      changes.namesChanged(n.id);
     } finally {
       tree.writeLock().unlock();
+    }
+  }
+
+  /** Records (p, name) as n's primary name, the one {@link #pathOf} walks; tree write lock held. */
+  private static void setPrimaryName(Inode n, Inode p, Name name) {
+    if (n.isDir() || !name.isFuseHidden()) {
+      n.parent = p;
+      n.name = name;
+    }
+  }
+
+  /** (p, name) is going: if it was n's primary name, n has none until pathOf finds another. */
+  private static void dropPrimaryName(Inode n, Inode p, Name name) {
+    if (!n.isDir() && n.parent == p && name.equals(n.name)) {
+      n.parent = null;
+      n.name = null;
     }
   }
 
@@ -883,10 +1003,16 @@ public final class ClawFileSystem implements AutoCloseable {
         }
         dp.children.put(d.name(), n);
         ops.add(new MetadataStore.Link(dp.id, d.name(), n.id));
+        if (existing != null) {
+          dropPrimaryName(existing, dp, d.name());
+        }
+        if (n.isDir() || n.parent == null || (n.parent == sp && n.name.equals(s.name()))) {
+          dropPrimaryName(n, sp, s.name());
+          setPrimaryName(n, dp, d.name());
+        }
         if (n.isDir() && sp != dp) {
           sp.nlink--;
           dp.nlink++;
-          n.parent = dp;
         }
         sp.mtimeNs = sp.ctimeNs = now;
         dp.mtimeNs = dp.ctimeNs = now;
@@ -920,8 +1046,10 @@ public final class ClawFileSystem implements AutoCloseable {
         } else {
           dropLink(existing, ops, d.name().isFuseHidden());
         }
+        changes.namesChanged(existing.id);
       }
       meta.enqueue(ops);
+      changes.namesChanged(n.id);
     } finally {
       tree.writeLock().unlock();
     }
@@ -1023,20 +1151,29 @@ public final class ClawFileSystem implements AutoCloseable {
   // ================================================================== open files
 
   public long open(byte[] path, int flags) {
+    return open(path, flags, Caller.ROOT);
+  }
+
+  public long open(byte[] path, int flags, Caller caller) {
     List<Name> parts = split(path);
     if (isVirtual(parts)) {
+      VirtualNode node = virtualNode(parts, caller);
+      if (node instanceof VirtualNode.Directory) {
+        throw new FsException(Errno.EISDIR, "is a directory");
+      }
+      if (!(node instanceof VirtualNode.File f)) {
+        throw new FsException(Errno.ELOOP, "a virtual link is not opened itself");
+      }
+      VirtualWrite written = null;
       if ((flags & O_ACCMODE) != 0) {
-        throw new FsException(Errno.EACCES, "virtual files are read-only");
+        if (f.writer() == null) {
+          throw new FsException(Errno.EACCES, "virtual files are read-only");
+        }
+        written = new VirtualWrite(f.writer(), caller);
       }
-      if (parts.size() != 2) {
-        throw new FsException(parts.size() == 1 ? Errno.EISDIR : Errno.ENOENT, "not a virtual file");
-      }
-      VirtualFile f = virtualDirs.get(parts.get(0)).get(parts.get(1));
-      if (f == null) {
-        throw new FsException(Errno.ENOENT, "no such virtual file");
-      }
+      byte[] content = (flags & O_ACCMODE) == O_WRONLY ? new byte[0] : f.content().get();
       long fh = nextHandle.getAndIncrement();
-      handles.put(fh, new Handle(null, flags, f.content()));
+      handles.put(fh, new Handle(null, flags, content, written));
       return fh;
     }
     Inode n = resolve(path);
@@ -1063,7 +1200,7 @@ public final class ClawFileSystem implements AutoCloseable {
       n.lock.writeLock().unlock();
     }
     long fh = nextHandle.getAndIncrement();
-    handles.put(fh, new Handle(n, flags, null));
+    handles.put(fh, new Handle(n, flags, null, null));
     return fh;
   }
 
@@ -1079,10 +1216,28 @@ public final class ClawFileSystem implements AutoCloseable {
     Handle h = handles.remove(fh);
     if (h != null && h.inode() != null) {
       release(h.inode());
+    } else if (h != null && h.written() != null) {
+      try {
+        h.written().deliver(); // normally done by flush already
+      } catch (FsException e) {
+        LOG.log(Level.INFO, "virtual file write refused at release: {0}", e.getMessage());
+      }
+    }
+  }
+
+  /**
+   * close(2) of one descriptor: what was written to a virtual file is handed over now, so its
+   * error (a malformed request, say) is what close returns. Stored files need nothing here.
+   */
+  public void flush(long fh) {
+    Handle h = handles.get(fh);
+    if (h != null && h.written() != null) {
+      h.written().deliver();
     }
   }
 
   private void release(Inode n) {
+    emitIfChanged(n);
     MetadataStore.Op delete = null;
     n.lock.writeLock().lock();
     try {
@@ -1106,7 +1261,145 @@ public final class ClawFileSystem implements AutoCloseable {
     Handle h = handle(fh);
     if (h.inode() != null) {
       sync();
+      emitIfChanged(h.inode());
     }
+  }
+
+  /** Tells the change listener about content written since the last event (at close, fsync, truncate). */
+  private void emitIfChanged(Inode n) {
+    boolean dirty;
+    n.lock.writeLock().lock();
+    try {
+      dirty = n.contentDirty;
+      n.contentDirty = false;
+    } finally {
+      n.lock.writeLock().unlock();
+    }
+    if (dirty) {
+      changes.contentChanged(n.id);
+    }
+  }
+
+  // ================================================================== for features that follow the files
+
+  /**
+   * A regular file as a feature sees it: one current path (its primary name), size, owner and a
+   * content stamp that changes whenever the content does (it is the per-file seal counter mixed
+   * with the size: persisted, so stamps compare across mounts too).
+   */
+  public record FileInfo(long ino, byte[] path, long size, long stamp, int mode, int uid, int gid) {}
+
+  /** The file's current state, or null when it is gone, is not a regular file or has no visible name. */
+  public FileInfo fileInfo(long ino) {
+    Inode n = inodes.get(ino);
+    if (n == null || !n.isRegular()) {
+      return null;
+    }
+    byte[] path;
+    tree.readLock().lock();
+    try {
+      path = pathOf(n);
+    } finally {
+      tree.readLock().unlock();
+    }
+    if (path == null) {
+      return null;
+    }
+    n.lock.readLock().lock();
+    try {
+      return new FileInfo(n.id, path, n.size, stamp(n), n.mode, n.uid, n.gid);
+    } finally {
+      n.lock.readLock().unlock();
+    }
+  }
+
+  private static long stamp(Inode n) {
+    return n.versionCounter * 0x9E3779B97F4A7C15L + n.size;
+  }
+
+  /** A file's whole content with the stamp it had, read in one go under the file's lock. */
+  public record Content(byte[] data, long stamp) {}
+
+  /** Reads a whole file for indexing: ENOENT when gone, EFBIG when larger than maxBytes. */
+  public Content readContent(long ino, int maxBytes) {
+    Inode n = inodes.get(ino);
+    if (n == null || !n.isRegular()) {
+      throw new FsException(Errno.ENOENT, "no such file");
+    }
+    n.lock.readLock().lock();
+    try {
+      if (n.size > maxBytes) {
+        throw new FsException(Errno.EFBIG, "file larger than " + maxBytes + " bytes");
+      }
+      byte[] data = new byte[(int) n.size];
+      int done = 0;
+      while (done < data.length) {
+        int len = Math.min(CHUNK, data.length - done);
+        byte[] buf = done == 0 && len == data.length ? data : new byte[len];
+        int got = readLocked(n, done, buf, len);
+        if (buf != data) {
+          System.arraycopy(buf, 0, data, done, got);
+        }
+        done += got;
+        if (got == 0) {
+          break;
+        }
+      }
+      return new Content(data, stamp(n));
+    } finally {
+      n.lock.readLock().unlock();
+    }
+  }
+
+  /** Inode numbers of all regular files (for a full reindex). */
+  public long[] regularFiles() {
+    return inodes.values().stream().filter(Inode::isRegular).mapToLong(n -> n.id).toArray();
+  }
+
+  /**
+   * One visible path of n as bytes ("/workspaces/a.txt"), or null when it has none (unlinked,
+   * or only libfuse's hidden name while open). Tree lock held by the caller.
+   */
+  private byte[] pathOf(Inode n) {
+    Inode cur = n;
+    Name name = n.name;
+    Inode parent = n.parent;
+    if (n != root && parent == null) {
+      // the primary name went but a hard link may remain: look for it (rare, so a scan)
+      for (Inode d : inodes.values()) {
+        if (d.isDir()) {
+          for (Map.Entry<Name, Inode> e : d.children.entrySet()) {
+            if (e.getValue() == n && !e.getKey().isFuseHidden()) {
+              parent = d;
+              name = e.getKey();
+              break;
+            }
+          }
+        }
+        if (parent != null) {
+          break;
+        }
+      }
+      if (parent == null) {
+        return null;
+      }
+    }
+    List<Name> names = new ArrayList<>();
+    while (cur != root) {
+      names.add(name);
+      cur = parent;
+      name = cur.name;
+      parent = cur.parent;
+      if (names.size() > 4096) {
+        return null; // a cycle would be a bug elsewhere; never loop forever here
+      }
+    }
+    java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
+    for (int i = names.size() - 1; i >= 0; i--) {
+      out.write('/');
+      out.writeBytes(names.get(i).rawBytes());
+    }
+    return names.isEmpty() ? new byte[] {'/'} : out.toByteArray();
   }
 
   public int read(long fh, long offset, byte[] dst, int len) {
@@ -1227,7 +1520,11 @@ public final class ClawFileSystem implements AutoCloseable {
   public int write(long fh, long offset, byte[] src, int len) {
     Handle h = handle(fh);
     if (h.inode() == null) {
-      throw new FsException(Errno.EACCES, "virtual files are read-only");
+      if (h.written() == null) {
+        throw new FsException(Errno.EBADF, "file not open for writing");
+      }
+      h.written().write(offset, src, len);
+      return len;
     }
     if ((h.flags() & O_ACCMODE) == 0) {
       throw new FsException(Errno.EBADF, "file not open for writing");
@@ -1241,6 +1538,7 @@ public final class ClawFileSystem implements AutoCloseable {
           throw new FsException(Errno.EFBIG, "file too large");
         }
         int done = writeLocked(n, off, src, len);
+        n.contentDirty = true;
         bytesWritten.addAndGet(done);
         return done;
       } catch (FsException e) {
@@ -1363,14 +1661,27 @@ public final class ClawFileSystem implements AutoCloseable {
   }
 
   public void truncate(byte[] path, long size) {
+    List<Name> parts = split(path);
+    if (isVirtual(parts)) {
+      // the kernel truncates before an O_TRUNC write (echo x > file): nothing is stored to cut
+      if (!(virtualNode(parts, Caller.ROOT) instanceof VirtualNode.File f) || f.writer() == null) {
+        throw new FsException(Errno.EACCES, "virtual files are read-only");
+      }
+      return;
+    }
     Inode n = resolve(path);
     truncateInode(n, size);
+    emitIfChanged(n);
   }
 
   public void ftruncate(long fh, long size) {
     Handle h = handle(fh);
     if (h.inode() == null) {
-      throw new FsException(Errno.EACCES, "virtual files are read-only");
+      if (h.written() == null) {
+        throw new FsException(Errno.EACCES, "virtual files are read-only");
+      }
+      h.written().truncate(size);
+      return;
     }
     truncateInode(h.inode(), size);
   }
@@ -1411,7 +1722,11 @@ public final class ClawFileSystem implements AutoCloseable {
         n.dirtyBlocks.set((int) (Math.max(0, chunks - 1) / Inode.BLOCK_CHUNKS));
         n.dirtyBlocks.set((int) (Math.max(0, (size + CHUNK - 1) / CHUNK - 1) / Inode.BLOCK_CHUNKS));
       }
+      if (size != old) {
+        n.versionCounter++; // the content stamp (fileInfo) must change even when no chunk was resealed
+      }
       n.size = size;
+      n.contentDirty = true;
       long now = now();
       n.mtimeNs = n.ctimeNs = now;
       meta.put(n);

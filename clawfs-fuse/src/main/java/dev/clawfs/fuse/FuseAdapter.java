@@ -153,7 +153,7 @@ public final class FuseAdapter extends FuseStubFS {
   @Override
   public int getattr(String path, FileStat stat) {
     return call("getattr", () -> {
-      fill(stat, fs.getattr(bytes(path)));
+      fill(stat, fs.getattr(bytes(path), caller()));
       return 0;
     });
   }
@@ -268,7 +268,7 @@ public final class FuseAdapter extends FuseStubFS {
   @Override
   public int open(String path, FuseFileInfo fi) {
     return call("open", () -> {
-      long fh = fs.open(bytes(path), fi.flags.get());
+      long fh = fs.open(bytes(path), fi.flags.get(), caller());
       fi.fh.set(fh);
       Pointer mem = Struct.getMemory(fi);
       int bits = mem.getByte(FI_BITS_OFFSET);
@@ -344,7 +344,12 @@ public final class FuseAdapter extends FuseStubFS {
 
   @Override
   public int flush(String path, FuseFileInfo fi) {
-    return 0; // data is written through on every write; durability is fsync's job
+    // stored data is written through on every write (durability is fsync's job); a virtual file
+    // takes what was written now, so close(2) reports its verdict
+    return call("flush", () -> {
+      fs.flush(fi.fh.get());
+      return 0;
+    });
   }
 
   @Override
@@ -437,7 +442,7 @@ public final class FuseAdapter extends FuseStubFS {
   @Override
   public int readdir(String path, Pointer buf, FuseFillDir filter, @off_t long offset, FuseFileInfo fi) {
     return call("readdir", () -> {
-      List<ClawFileSystem.DirEntry> entries = fs.readdir(bytes(path));
+      List<ClawFileSystem.DirEntry> entries = fs.readdir(bytes(path), caller());
       filter.apply(buf, cString(new byte[] {'.'}), null, 0);
       filter.apply(buf, cString(new byte[] {'.', '.'}), null, 0);
       for (ClawFileSystem.DirEntry e : entries) {

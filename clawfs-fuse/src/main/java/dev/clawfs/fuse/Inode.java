@@ -60,8 +60,17 @@ final class Inode {
   /** Directories: children by name (tree lock). */
   Map<Name, Inode> children;
 
-  /** Directories: the parent directory (tree lock); root points to itself. */
+  /**
+   * The directory holding this inode's primary name, and that name (tree lock); root points to
+   * itself. A file with hard links keeps one of them; when that one goes, both are null until a
+   * lookup by {@code ClawFileSystem.pathOf} finds another.
+   */
   Inode parent;
+
+  Name name;
+
+  /** Written or truncated since the last change event (inode lock). */
+  boolean contentDirty;
 
   // ---- persistence state (lock held when touched) ----
   /** True while a snapshot of this inode is queued but not yet taken. */

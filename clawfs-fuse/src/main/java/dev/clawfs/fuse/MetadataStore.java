@@ -248,9 +248,11 @@ final class MetadataStore implements AutoCloseable {
           deleteLinkRow(parent, hname);
           continue;
         }
-        p.children.put(Name.of(name), c);
-        if (c.isDir()) {
+        Name n = Name.of(name);
+        p.children.put(n, c);
+        if (c.isDir() || (c.parent == null && !n.isFuseHidden())) {
           c.parent = p;
+          c.name = n;
         }
       }
     }

@@ -97,9 +97,9 @@ final class Server implements Callable<Integer> {
       return report(ready, e);
     }
     long started = System.currentTimeMillis();
-    Map<String, dev.clawfs.fuse.VirtualFile> system = new LinkedHashMap<>();
-    system.put("status", () -> status(fs, vault, mountpoint, started).getBytes(StandardCharsets.UTF_8));
-    fs.registerVirtualDirectory("system", system);
+    dev.clawfs.fuse.VirtualDir system = new dev.clawfs.fuse.VirtualDir();
+    system.file("status", () -> status(fs, vault, mountpoint, started).getBytes(StandardCharsets.UTF_8));
+    fs.registerVirtual("system", system);
 
     FuseAdapter adapter = new FuseAdapter(fs);
     boolean root = Identity.uid() == 0;
