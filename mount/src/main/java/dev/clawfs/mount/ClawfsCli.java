@@ -18,6 +18,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.Callable;
 import java.util.concurrent.TimeUnit;
 import picocli.CommandLine;
@@ -36,6 +37,8 @@ import picocli.CommandLine.Parameters;
       ClawfsCli.Mount.class,
       ClawfsCli.Umount.class,
       ClawfsCli.Status.class,
+      ClawfsCli.Search.class,
+      ClawfsCli.Reindex.class,
       Server.class
     })
 public final class ClawfsCli implements Callable<Integer> {
@@ -91,6 +94,41 @@ public final class ClawfsCli implements Callable<Integer> {
     CliException(int code, String message) {
       super(message);
       this.code = code;
+    }
+  }
+
+  /** How the search index embeds text; passed from mount to the server it starts. */
+  static final class SearchOptions {
+    @Option(names = "--embedding-model", paramLabel = "NAME",
+        description = "In-process embedding model: all-minilm-l6-v2, all-minilm-l6-v2-q, bge-small-en-v1.5, bge-small-en-v1.5-q"
+            + " (default: $CLAWFS_EMBEDDING_MODEL or the built-in default); with --embeddings-url, the endpoint's model name.")
+    String model;
+
+    @Option(names = "--embeddings-url", paramLabel = "URL",
+        description = "Use an OpenAI-compatible embeddings endpoint (e.g. http://127.0.0.1:8080/v1) instead of the in-process model.")
+    String url;
+
+    @Option(names = "--embeddings-key-file", paramLabel = "FILE", description = "File holding the endpoint's API key.")
+    Path keyFile;
+
+    @Option(names = "--no-search", description = "Serve without the search index (no search/, nothing indexed).")
+    boolean disabled;
+
+    List<String> asArguments() {
+      List<String> out = new ArrayList<>();
+      if (model != null) {
+        out.addAll(List.of("--embedding-model", model));
+      }
+      if (url != null) {
+        out.addAll(List.of("--embeddings-url", url));
+      }
+      if (keyFile != null) {
+        out.addAll(List.of("--embeddings-key-file", keyFile.toAbsolutePath().toString()));
+      }
+      if (disabled) {
+        out.add("--no-search");
+      }
+      return out;
     }
   }
 
@@ -212,6 +250,9 @@ public final class ClawfsCli implements Callable<Integer> {
     @Option(names = "--foreground", description = "Stay attached: serve in this process until unmounted.")
     boolean foreground;
 
+    @CommandLine.Mixin
+    SearchOptions search;
+
     @Option(names = {"-o", "--options"}, paramLabel = "OPTS", description = "Extra FUSE options, comma separated.")
     String fuseOptions;
 
@@ -226,7 +267,7 @@ public final class ClawfsCli implements Callable<Integer> {
       Mounts.prepareMountpoint(m);
       char[] p = pass.read(false);
       if (foreground) {
-        return Server.serve(v, m, p, fuseOptions, commitIntervalMs, null);
+        return Server.serve(v, m, p, fuseOptions, commitIntervalMs, search, null);
       }
       return spawn(v, m, p);
     }
@@ -259,6 +300,7 @@ public final class ClawfsCli implements Callable<Integer> {
         cmd.add("-o");
         cmd.add(fuseOptions);
       }
+      cmd.addAll(search.asArguments());
       ProcessBuilder pb = new ProcessBuilder(cmd);
       pb.redirectError(ProcessBuilder.Redirect.appendTo(log.toFile()));
       Process proc = pb.start();
@@ -321,6 +363,150 @@ public final class ClawfsCli implements Callable<Integer> {
       }
       System.out.print(Files.readString(m.resolve("system").resolve("status"), StandardCharsets.UTF_8));
       return OK;
+    }
+  }
+
+  static Path requireMount(Path mountpoint) {
+    Path m = mountpoint.toAbsolutePath().normalize();
+    if (!Mounts.isClawfsMount(m)) {
+      throw new CliException(BAD_MOUNTPOINT, m + " is not a ClawFS mount");
+    }
+    return m;
+  }
+
+  @Command(name = "search", description = "Search a mount: the same as listing /clawfs/search/QUERY/, with scores and passages.")
+  static final class Search implements Callable<Integer> {
+    @Parameters(index = "0", paramLabel = "MOUNTPOINT")
+    Path mountpoint;
+
+    @Parameters(index = "1..*", arity = "1..*", paramLabel = "QUERY", description = "The query (the words may be separate arguments).")
+    List<String> words;
+
+    @Option(names = "--json", description = "Print the raw .results.json.")
+    boolean json;
+
+    @Override
+    public Integer call() throws Exception {
+      Path m = requireMount(mountpoint);
+      String query = String.join(" ", words).strip();
+      // a slash separates directories: inside in:SCOPE it is the scope's own; elsewhere a space does the same job
+      String scope = "";
+      if (query.regionMatches(true, 0, "in:", 0, 3)) {
+        int sp = query.indexOf(' ');
+        scope = sp < 0 ? query : query.substring(0, sp + 1);
+        query = sp < 0 ? "" : query.substring(sp + 1);
+      }
+      String dir = scope + query.replace('/', ' ');
+      if (dir.isBlank()) {
+        throw new CliException(USAGE, "empty query");
+      }
+      byte[] raw;
+      try {
+        raw = Files.readAllBytes(m.resolve("search").resolve(dir).resolve(SearchService.RESULTS));
+      } catch (java.nio.file.FileSystemException e) {
+        throw new CliException(ERROR, "search failed: " + (e.getReason() == null ? e.getMessage() : e.getReason()));
+      }
+      if (json) {
+        System.out.write(raw);
+        System.out.flush();
+      }
+      var root = new com.fasterxml.jackson.databind.ObjectMapper().readTree(raw);
+      if (root.has("error")) {
+        System.err.println("clawfs: " + root.get("error").asText());
+        return USAGE;
+      }
+      if (json) {
+        return OK;
+      }
+      var hits = root.get("hits");
+      if (hits.isEmpty()) {
+        System.out.println("no hits");
+        return OK;
+      }
+      for (var h : hits) {
+        String passage = h.get("passage").asText().replaceAll("\\s+", " ").strip();
+        if (passage.length() > 160) {
+          passage = passage.substring(0, 157) + "...";
+        }
+        StringBuilder how = new StringBuilder();
+        if (h.has("keyword_rank")) {
+          how.append("keyword #").append(h.get("keyword_rank").asInt());
+        }
+        if (h.has("semantic_rank")) {
+          how.append(how.length() > 0 ? ", " : "").append("semantic #").append(h.get("semantic_rank").asInt());
+        }
+        System.out.printf("%2d. %s  (score %.4f; %s)%n    %s%n", h.get("rank").asInt(), m + h.get("path").asText(),
+            h.get("score").asDouble(), how, passage);
+      }
+      return OK;
+    }
+  }
+
+  @Command(name = "reindex", description = "Rebuild the search index of a mount (root only), showing progress until done.")
+  static final class Reindex implements Callable<Integer> {
+    @Parameters(index = "0", paramLabel = "MOUNTPOINT")
+    Path mountpoint;
+
+    @Option(names = "--no-wait", description = "Start the rebuild and return at once.")
+    boolean noWait;
+
+    @Override
+    public Integer call() throws Exception {
+      Path m = requireMount(mountpoint);
+      Path index = m.resolve("system").resolve("index");
+      try {
+        Files.writeString(index.resolve("control"), "reindex\n", StandardCharsets.UTF_8);
+      } catch (java.nio.file.AccessDeniedException e) {
+        throw new CliException(ERROR, "only root can rebuild the index");
+      }
+      if (noWait) {
+        System.out.println("reindex started; progress in " + index.resolve("status"));
+        return OK;
+      }
+      boolean tty = System.console() != null;
+      String last = "";
+      while (true) {
+        Map<String, String> st = statusOf(index.resolve("status"));
+        long total = parseLong(st.getOrDefault("reindex", "0 of 0 files").replaceAll(".* of (\\d+).*", "$1"));
+        long done = parseLong(st.getOrDefault("reindex", "0").replaceAll("^(\\d+).*", "$1"));
+        long waiting = parseLong(st.getOrDefault("files waiting for embeddings", "0"));
+        boolean idle = "idle".equals(st.get("state"));
+        int width = 30;
+        int filled = total == 0 ? width : (int) Math.min(width, done * width / total);
+        String line = String.format("[%s%s] %d/%d files indexed, %d waiting for embeddings, %s vectors",
+            "#".repeat(filled), ".".repeat(width - filled), Math.min(done, total), total, waiting, st.getOrDefault("vectors", "?"));
+        if (tty) {
+          System.out.print("\r" + line);
+        } else if (!line.equals(last)) {
+          System.out.println(line);
+        }
+        last = line;
+        if (idle) {
+          break;
+        }
+        Thread.sleep(500);
+      }
+      System.out.println(tty ? "\ndone" : "done");
+      return OK;
+    }
+
+    private static long parseLong(String s) {
+      try {
+        return Long.parseLong(s.trim());
+      } catch (NumberFormatException e) {
+        return 0;
+      }
+    }
+
+    static Map<String, String> statusOf(Path status) throws IOException {
+      Map<String, String> out = new java.util.HashMap<>();
+      for (String line : Files.readAllLines(status, StandardCharsets.UTF_8)) {
+        int c = line.indexOf(": ");
+        if (c > 0 && !line.startsWith(" ")) {
+          out.put(line.substring(0, c), line.substring(c + 2));
+        }
+      }
+      return out;
     }
   }
 }

@@ -15,8 +15,6 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Arrays;
-import java.util.LinkedHashMap;
-import java.util.Map;
 import java.util.concurrent.Callable;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -47,6 +45,9 @@ final class Server implements Callable<Integer> {
   @Option(names = "--commit-interval-ms")
   long commitIntervalMs = 1000;
 
+  @CommandLine.Mixin
+  ClawfsCli.SearchOptions search;
+
   @Override
   public Integer call() throws Exception {
     PrintStream ready = new PrintStream(new java.io.FileOutputStream(java.io.FileDescriptor.out), true, StandardCharsets.UTF_8);
@@ -58,7 +59,7 @@ final class Server implements Callable<Integer> {
     } catch (RuntimeException e) {
       return report(ready, e);
     }
-    return serve(vault.toAbsolutePath().normalize(), mountpoint.toAbsolutePath().normalize(), p, fuseOptions, commitIntervalMs, ready);
+    return serve(vault.toAbsolutePath().normalize(), mountpoint.toAbsolutePath().normalize(), p, fuseOptions, commitIntervalMs, search, ready);
   }
 
   private static int report(PrintStream ready, Throwable e) {
@@ -77,8 +78,8 @@ final class Server implements Callable<Integer> {
   }
 
   /** Serves until unmounted. {@code ready} gets the readiness line; null when run in the foreground. */
-  static int serve(Path vault, Path mountpoint, char[] passphrase, String extraOptions, long commitIntervalMs, PrintStream ready)
-      throws Exception {
+  static int serve(Path vault, Path mountpoint, char[] passphrase, String extraOptions, long commitIntervalMs,
+      ClawfsCli.SearchOptions searchOptions, PrintStream ready) throws Exception {
     MasterKeys keys;
     ClawFileSystem fs;
     try {
@@ -100,6 +101,17 @@ final class Server implements Callable<Integer> {
     dev.clawfs.fuse.VirtualDir system = new dev.clawfs.fuse.VirtualDir();
     system.file("status", () -> status(fs, vault, mountpoint, started).getBytes(StandardCharsets.UTF_8));
     fs.registerVirtual("system", system);
+    SearchService search = null;
+    if (!searchOptions.disabled) {
+      try {
+        search = SearchService.start(fs, keys, Embedders.create(searchOptions), system);
+      } catch (IOException | RuntimeException e) {
+        fs.close();
+        keys.destroy();
+        return report(ready, new ClawfsCli.CliException(ClawfsCli.BAD_VAULT, "cannot open the search index: " + ClawfsCli.messageOf(e)));
+      }
+    }
+    SearchService searchService = search;
 
     FuseAdapter adapter = new FuseAdapter(fs);
     boolean root = Identity.uid() == 0;
@@ -125,6 +137,9 @@ final class Server implements Callable<Integer> {
         Thread.sleep(20);
       }
     } catch (Exception e) {
+      if (searchService != null) {
+        searchService.close();
+      }
       fs.close();
       keys.destroy();
       int code = e instanceof ClawfsCli.CliException c ? c.code : ClawfsCli.BAD_MOUNTPOINT;
@@ -143,6 +158,9 @@ final class Server implements Callable<Integer> {
           Mounts.run(java.util.List.of("fusermount", "-u", "-z", mountpoint.toString()));
         }
         adapter.awaitDestroyed(java.time.Duration.ofSeconds(30));
+        if (searchService != null) {
+          searchService.close();
+        }
         fs.close();
       } catch (Exception e) {
         LOG.log(Level.ERROR, "flush on shutdown failed: {0}", e.getMessage());
@@ -157,6 +175,9 @@ final class Server implements Callable<Integer> {
       System.out.println("mounted " + vault + " at " + mountpoint + "; serving in the foreground (pid " + ProcessHandle.current().pid() + ")");
     }
     adapter.awaitDestroyed();
+    if (searchService != null) {
+      searchService.close();
+    }
     fs.close();
     keys.destroy();
     LOG.log(Level.INFO, "unmounted {0}; all metadata committed", mountpoint);

@@ -1,0 +1,345 @@
+package dev.clawfs.mount;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.clawfs.crypto.KeyPurpose;
+import dev.clawfs.crypto.KeyedHash;
+import dev.clawfs.crypto.MasterKeys;
+import dev.clawfs.crypto.Sealer;
+import dev.clawfs.fuse.Caller;
+import dev.clawfs.fuse.ChangeListener;
+import dev.clawfs.fuse.ClawFileSystem;
+import dev.clawfs.fuse.Errno;
+import dev.clawfs.fuse.FsException;
+import dev.clawfs.fuse.VirtualDir;
+import dev.clawfs.fuse.VirtualNode;
+import dev.clawfs.fuse.VirtualTree;
+import dev.clawfs.index.Embedder;
+import dev.clawfs.index.SearchEngine;
+import dev.clawfs.index.SearchQuery;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Search as files: {@code /clawfs/search/<query>/} lists the hits as links to the real files
+ * ("1-keys.md -> ../../specs/keys.md"), with {@code .results.json} beside them; a query the
+ * index cannot run lists one entry whose name is the error. {@code /clawfs/system/index/status}
+ * shows the indexer, and root writes "reindex" to {@code /clawfs/system/index/control}.
+ */
+final class SearchService implements AutoCloseable {
+  static final String RESULTS = ".results.json";
+  static final String ERROR_PREFIX = "ERROR ";
+  private static final ObjectMapper JSON = new ObjectMapper();
+  /** A result is reused while the index has not changed, and for this long regardless (one ls's lookups). */
+  private static final long REUSE_NANOS = 200_000_000L;
+
+  private final SearchEngine engine;
+  private final Map<String, Cached> cache = new LinkedHashMap<>(64, 0.75f, true) {
+    @Override
+    protected boolean removeEldestEntry(Map.Entry<String, Cached> e) {
+      return size() > 256;
+    }
+  };
+
+  private record Cached(long generation, long atNanos, SearchEngine.Results results, String error) {}
+
+  private SearchService(SearchEngine engine) {
+    this.engine = engine;
+  }
+
+  /** Opens the vault's index (in VAULT/index), follows the file system and serves search/ and system/index/. */
+  static SearchService start(ClawFileSystem fs, MasterKeys keys, Embedder embedder, VirtualDir system) throws IOException {
+    SearchEngine engine = SearchEngine.open(fs.vaultDir().resolve("index"), new FsSource(fs), embedder,
+        Sealer.of(keys.subkey(KeyPurpose.VECTORS)), KeyedHash.of(keys.subkey(KeyPurpose.INDEX_TOKENS)),
+        SearchEngine.Settings.defaults());
+    SearchService s = new SearchService(engine);
+    fs.setChangeListener(new ChangeListener() {
+      @Override
+      public void contentChanged(long ino) {
+        engine.contentChanged(ino);
+      }
+
+      @Override
+      public void namesChanged(long ino) {
+        engine.namesChanged(ino);
+      }
+    });
+    fs.registerVirtual("search", s.tree());
+    system.dir("index")
+        .file("status", () -> s.statusText().getBytes(StandardCharsets.UTF_8))
+        .file("control", () -> "commands: reindex\n".getBytes(StandardCharsets.UTF_8), s::control);
+    return s;
+  }
+
+  SearchEngine engine() {
+    return engine;
+  }
+
+  /** The file system as the index sees it. */
+  private record FsSource(ClawFileSystem fs) implements SearchEngine.Source {
+    @Override
+    public SearchEngine.FileRef file(long ino) {
+      ClawFileSystem.FileInfo f = fs.fileInfo(ino);
+      return f == null ? null : new SearchEngine.FileRef(ino, new String(f.path(), StandardCharsets.UTF_8), f.size(), f.stamp());
+    }
+
+    @Override
+    public byte[] read(long ino, int maxBytes) throws IOException {
+      try {
+        return fs.readContent(ino, maxBytes).data();
+      } catch (FsException e) {
+        if (e.errno() == Errno.ENOENT) {
+          throw new NoSuchFileException("inode " + ino);
+        }
+        throw new IOException(e.getMessage(), e);
+      }
+    }
+
+    @Override
+    public long[] allFiles() {
+      return fs.regularFiles();
+    }
+  }
+
+  // ================================================================== search/
+
+  private VirtualTree tree() {
+    return (path, caller) -> {
+      if (path.isEmpty()) {
+        return new VirtualNode.Directory(() -> List.of(new VirtualNode.Entry("README", VirtualNode.Kind.FILE)));
+      }
+      if (path.size() == 1 && path.get(0).equals("README")) {
+        return VirtualNode.File.readOnly(() -> HELP.getBytes(StandardCharsets.UTF_8));
+      }
+      // "in:workspaces/project failing tests" arrives as two components: the scope runs on
+      // through components without white space, and the one with a space holds the query
+      int q = 0;
+      if (path.get(0).regionMatches(true, 0, "in:", 0, 3)) {
+        while (q < path.size() && path.get(q).chars().noneMatch(Character::isWhitespace)) {
+          q++;
+        }
+        if (q == path.size()) {
+          return new VirtualNode.Directory(List::of); // a scope still being typed
+        }
+      }
+      String query = String.join("/", path.subList(0, q + 1));
+      List<String> rest = path.subList(q + 1, path.size());
+      int depth = q + 2; // search/ plus the query's components
+      if (rest.isEmpty()) {
+        return new VirtualNode.Directory(() -> listing(query));
+      }
+      if (rest.size() > 1) {
+        throw new FsException(Errno.ENOENT, "no such entry");
+      }
+      return entry(query, rest.get(0), depth);
+    };
+  }
+
+  private List<VirtualNode.Entry> listing(String query) {
+    Cached c = run(query);
+    List<VirtualNode.Entry> out = new ArrayList<>();
+    if (c.error() != null) {
+      out.add(new VirtualNode.Entry(errorName(c.error()), VirtualNode.Kind.FILE));
+    } else {
+      List<SearchEngine.Hit> hits = c.results().hits();
+      for (int i = 0; i < hits.size(); i++) {
+        if (engine.stillValid(hits.get(i))) {
+          out.add(new VirtualNode.Entry(hitName(i + 1, hits.size(), hits.get(i).path()), VirtualNode.Kind.LINK));
+        }
+      }
+    }
+    out.add(new VirtualNode.Entry(RESULTS, VirtualNode.Kind.FILE));
+    return out;
+  }
+
+  private VirtualNode entry(String query, String name, int depth) {
+    Cached c = run(query);
+    if (name.equals(RESULTS)) {
+      return VirtualNode.File.readOnly(() -> resultsJson(query, c));
+    }
+    if (c.error() != null) {
+      if (name.equals(errorName(c.error()))) {
+        return VirtualNode.File.readOnly(() -> (c.error() + "\n").getBytes(StandardCharsets.UTF_8));
+      }
+      throw new FsException(Errno.ENOENT, "no such entry");
+    }
+    List<SearchEngine.Hit> hits = c.results().hits();
+    for (int i = 0; i < hits.size(); i++) {
+      SearchEngine.Hit h = hits.get(i);
+      if (name.equals(hitName(i + 1, hits.size(), h.path())) && engine.stillValid(h)) {
+        return new VirtualNode.Link("../".repeat(depth - 1) + h.path().substring(1));
+      }
+    }
+    throw new FsException(Errno.ENOENT, "no such hit");
+  }
+
+  /** Runs the query, or reuses its result while the index has not changed. */
+  private Cached run(String query) {
+    long now = System.nanoTime();
+    long gen = engine.generation();
+    synchronized (cache) {
+      Cached c = cache.get(query);
+      if (c != null && (c.generation() == gen || now - c.atNanos() < REUSE_NANOS)) {
+        return c;
+      }
+    }
+    Cached c;
+    try {
+      c = new Cached(gen, now, engine.search(SearchQuery.parse(query)), null);
+    } catch (SearchQuery.BadQueryException e) {
+      c = new Cached(gen, now, null, e.getMessage());
+    } catch (IOException e) {
+      throw new FsException(Errno.EIO, "search failed: " + e.getMessage(), e);
+    }
+    synchronized (cache) {
+      cache.put(query, c);
+    }
+    return c;
+  }
+
+  /**
+   * "3-keys.md": the rank, then the file's name, so {@code cat 1*} reads the best hit. With more
+   * than nine hits the rank is zero-padded so that ls still sorts them in rank order.
+   */
+  static String hitName(int rank, int total, String path) {
+    String base = path.substring(path.lastIndexOf('/') + 1);
+    String prefix = (total > 9 ? String.format(total > 99 ? "%03d" : "%02d", rank) : Integer.toString(rank)) + "-";
+    return prefix + truncateUtf8(base, 255 - prefix.length());
+  }
+
+  /** The error as an entry name: one line, no slash, at most 255 bytes. */
+  static String errorName(String error) {
+    return truncateUtf8(ERROR_PREFIX + error.replace('/', '\u2215').replaceAll("[\\p{Cntrl}]", " "), 255);
+  }
+
+  private static String truncateUtf8(String s, int maxBytes) {
+    if (s.getBytes(StandardCharsets.UTF_8).length <= maxBytes) {
+      return s;
+    }
+    StringBuilder b = new StringBuilder();
+    int bytes = 0;
+    for (int i = 0; i < s.length(); ) {
+      int cp = s.codePointAt(i);
+      int n = new String(Character.toChars(cp)).getBytes(StandardCharsets.UTF_8).length;
+      if (bytes + n > maxBytes) {
+        break;
+      }
+      b.appendCodePoint(cp);
+      bytes += n;
+      i += Character.charCount(cp);
+    }
+    return b.toString();
+  }
+
+  private byte[] resultsJson(String query, Cached c) {
+    ObjectNode root = JSON.createObjectNode();
+    root.put("query", query);
+    if (c.error() != null) {
+      root.put("error", c.error());
+    } else {
+      SearchEngine.Results r = c.results();
+      root.put("mode", r.query().mode().name().toLowerCase(java.util.Locale.ROOT));
+      if (r.query().scope() != null) {
+        root.put("scope", r.query().scope());
+      }
+      root.put("text", r.query().text());
+      root.put("took_ms", r.tookMicros() / 1000.0);
+      ArrayNode hits = root.putArray("hits");
+      List<SearchEngine.Hit> list = r.hits();
+      for (int i = 0; i < list.size(); i++) {
+        SearchEngine.Hit h = list.get(i);
+        if (!engine.stillValid(h)) {
+          continue;
+        }
+        ObjectNode o = hits.addObject();
+        o.put("rank", i + 1);
+        o.put("name", hitName(i + 1, list.size(), h.path()));
+        o.put("path", h.path());
+        o.put("score", Math.round(h.score() * 1e6) / 1e6);
+        if (h.keywordRank() > 0) {
+          o.put("keyword_rank", h.keywordRank());
+        }
+        if (h.semanticRank() > 0) {
+          o.put("semantic_rank", h.semanticRank());
+        }
+        o.put("passage", h.passage());
+      }
+    }
+    try {
+      return (JSON.writerWithDefaultPrettyPrinter().writeValueAsString(root) + "\n").getBytes(StandardCharsets.UTF_8);
+    } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+      throw new FsException(Errno.EIO, "results: " + e.getMessage(), e);
+    }
+  }
+
+  // ================================================================== system/index/
+
+  String statusText() {
+    SearchEngine.Status s = engine.status();
+    StringBuilder b = new StringBuilder();
+    b.append("state: ").append(engine.idle() ? "idle" : "indexing").append('\n');
+    b.append("model: ").append(s.model()).append(" (").append(s.dimension()).append(" dimensions)\n");
+    b.append("queued files: ").append(s.queued()).append('\n');
+    b.append("files waiting for embeddings: ").append(s.embedBacklogFiles()).append('\n');
+    b.append("indexed files: ").append(s.indexedFiles()).append('\n');
+    b.append("skipped files: ").append(s.skippedFiles()).append('\n');
+    b.append("passages: ").append(s.passages()).append('\n');
+    b.append("vectors: ").append(s.vectors()).append('\n');
+    b.append("embedded this mount: ").append(s.embeddedPassages()).append(" passages at ")
+        .append(String.format(java.util.Locale.ROOT, "%.1f", s.passagesPerSecond())).append(" passages/s\n");
+    if (s.reindexTotal() > 0) {
+      b.append("reindex: ").append(s.indexedFiles() + s.skippedFiles()).append(" of ").append(s.reindexTotal())
+          .append(" files\n");
+    }
+    b.append("failures: ").append(s.failures()).append('\n');
+    b.append("last error: ").append(s.lastError() == null ? "none" : s.lastError()).append('\n');
+    if (!s.recentlySkipped().isEmpty()) {
+      b.append("recently skipped (path, reason):\n");
+      for (String line : s.recentlySkipped()) {
+        b.append("  ").append(line).append('\n');
+      }
+    }
+    return b.toString();
+  }
+
+  private void control(byte[] data, Caller caller) {
+    String cmd = new String(data, StandardCharsets.UTF_8).strip();
+    if (caller.uid() != 0) {
+      throw new FsException(Errno.EACCES, "only root controls the index");
+    }
+    if (!cmd.equals("reindex")) {
+      throw new FsException(Errno.EINVAL, "unknown index command (known: reindex)");
+    }
+    engine.reindex();
+    synchronized (cache) {
+      cache.clear();
+    }
+  }
+
+  @Override
+  public void close() throws IOException {
+    engine.close();
+  }
+
+  static final String HELP = """
+      ClawFS search: the query is the directory name.
+
+        ls "/clawfs/search/how are master keys rotated/"        hybrid (keywords and meaning), best first
+        cat "/clawfs/search/how are master keys rotated/1"*     the best hit
+        cat "/clawfs/search/key rotation/.results.json"         path, score and passage of each hit
+        ls "/clawfs/search/text:nonce AND gcm/"                 keywords only: terms, "phrases", prefix*, AND OR NOT ( )
+        ls "/clawfs/search/semantic:failing tests/"             meaning only
+        ls "/clawfs/search/in:workspaces/project failing tests/" only files under workspaces/project
+        ls "/clawfs/search/limit:20 key rotation/"              more hits (default 9)
+
+      Each hit is a link to the real file, named <rank>-<file name>. A query the index cannot run
+      lists one entry, "ERROR <what is wrong>". vault/ is never indexed.
+      """;
+}
