@@ -8,7 +8,10 @@ repo=$(cd "$(dirname "$0")" && pwd)
 mode=${1:-all}
 
 need_pkgs=()
-for p in fuse3 libfuse2 rsync git sqlite3 python3 util-linux procps; do
+pkgs=(fuse3 libfuse2 rsync git sqlite3 python3 util-linux procps)
+# the tests' search corpus is the Documentation of Debian's kernel source package (test-data/search)
+[ "$mode" = "--deps" ] && pkgs+=(linux-source-6.1 xz-utils)
+for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need_pkgs+=("$p")
 done
 if ! command -v mvn >/dev/null; then need_pkgs+=(maven); fi

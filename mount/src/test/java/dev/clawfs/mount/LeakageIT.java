@@ -27,8 +27,11 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * Someone who has the vault directory but not the passphrase learns no name and no word:
  * distinctive names, contents, symlink targets and xattrs written through the mount are looked
- * for in every byte of every vault file (SQLite db, -wal, -shm, content files), in ASCII,
- * upper case, UTF-16, hex and base64 at every alignment, while mounted and after unmount.
+ * for in every byte of every vault file (SQLite db, -wal, -shm, content files, the search index),
+ * in ASCII, upper case, UTF-16, hex and base64 at every alignment, while mounted and after
+ * unmount. The search index is included: the files are indexed (keywords and vectors) before the
+ * scan, the index's stems and the words of queries run through search/ are looked for too, and
+ * so are the embedding vectors of the indexed text.
  */
 class LeakageIT {
   /** Words used only in names (files, directories, links, xattr names). */
@@ -40,6 +43,8 @@ class LeakageIT {
       "xylophonequagmire", "marmaladeventriloquist", "quixoticfandango", "jellyfishsonata",
       "hippogriffcanteen", "overwrittenbasilisk", "ocelotharmonica", "narwhalsemaphore",
       "gondolabrigadier", "saxophonebumblebee");
+  /** Words used only in queries typed into search/. */
+  private static final List<String> SEARCH_WORDS = List.of("quetzalpinafore", "armadillotrombone");
 
   @TempDir Path base;
 
@@ -85,6 +90,18 @@ class LeakageIT {
     synced(withXattr, null);
     synced(dossier, null); // fsync(2) on the directories: every name above is committed
     synced(ws, null);
+    // searches, so the queries' words have passed through the server; then wait until the
+    // index has everything (keywords and vectors) before anyone scans the vault
+    for (String q : List.of("xylophonequagmire", "text:quetzalpinafore OR armadillotrombone", "armadillotrombone of jellyfishsonata")) {
+      try (Stream<Path> hits = Files.list(v.path("search").resolve(q))) {
+        hits.count();
+      }
+    }
+    awaitIndexIdle(v);
+    try (Stream<Path> hits = Files.list(v.path("search").resolve("text:xylophonequagmire"))) {
+      assertTrue(hits.anyMatch(h -> h.getFileName().toString().endsWith("zanzibarquokka-report.txt")),
+          "the content was indexed (so the scan covers a populated index)");
+    }
     // the names and values read back (so the test wrote what it means to look for)
     assertEquals("renamed file", Files.readString(dossier.resolve("hardlinkmarmoset")));
     assertTrue(Files.readSymbolicLink(dossier.resolve("wombatcompass")).toString()
@@ -92,6 +109,21 @@ class LeakageIT {
     ByteBuffer b = ByteBuffer.allocate(xv.size("kumquatattribute"));
     xv.read("kumquatattribute", b);
     assertEquals("value gondolabrigadier", new String(b.array(), StandardCharsets.UTF_8));
+  }
+
+  static void awaitIndexIdle(MountedVault v) throws IOException {
+    long end = System.currentTimeMillis() + 120_000;
+    while (System.currentTimeMillis() < end) {
+      if (Files.readString(v.path("system/index/status")).startsWith("state: idle")) {
+        return;
+      }
+      try {
+        Thread.sleep(100);
+      } catch (InterruptedException e) {
+        throw new IOException(e);
+      }
+    }
+    throw new AssertionError("the index did not become idle: " + Files.readString(v.path("system/index/status")));
   }
 
   /** Writes (if given) and fsyncs. */
@@ -208,7 +240,83 @@ class LeakageIT {
   private static List<String> words() {
     List<String> all = new ArrayList<>(NAME_WORDS);
     all.addAll(CONTENT_WORDS);
+    all.addAll(SEARCH_WORDS);
+    // the blind index works on stems: a plaintext stem would give the word away just as well
+    for (String w : new ArrayList<>(all)) {
+      String stem = dev.clawfs.index.Tokenizer.stem(w);
+      if (!all.contains(stem) && stem.length() >= 10) {
+        all.add(stem);
+      }
+    }
     return all;
+  }
+
+  @Test
+  void noEmbeddingOfTheIndexedTextInTheVault() throws Exception {
+    String text = "The gondolabrigadier signalled the narwhalsemaphore across the harbour at dusk,"
+        + " while the ocelotharmonica played on the pier.";
+    try (MountedVault v = MountedVault.create(base)) {
+      synced(v.path("specs/embedme.txt"), text.getBytes(StandardCharsets.UTF_8));
+      awaitIndexIdle(v);
+      try (Stream<Path> hits = Files.list(v.path("search").resolve("semantic:a signal across the harbour at dusk"))) {
+        assertTrue(hits.anyMatch(h -> h.getFileName().toString().equals("1-embedme.txt")), "the text was embedded");
+      }
+      // the vector the server stored, recomputed here with the same model on the same passage
+      List<dev.clawfs.index.Passage> passages = dev.clawfs.index.Chunker.defaults().chunk(text);
+      assertEquals(1, passages.size());
+      float[] vec;
+      try (dev.clawfs.index.OnnxEmbedder e = dev.clawfs.index.OnnxEmbedder.load(dev.clawfs.index.OnnxEmbedder.DEFAULT, 2)) {
+        vec = e.embedPassages(List.of(passages.get(0).text())).get(0);
+      }
+      // control: the scan finds the vector in a file that holds it (raw floats, either byte order)
+      Path control = base.resolve("control-vector");
+      ByteBuffer bb = ByteBuffer.allocate(7 + 4 * vec.length).order(java.nio.ByteOrder.BIG_ENDIAN);
+      bb.position(7);
+      for (float f : vec) {
+        bb.putFloat(f + 1e-7f);
+      }
+      Files.write(control, bb.array());
+      assertTrue(vectorHits(control, vec) > 0, "the vector scan misses a planted vector");
+      Files.delete(control);
+      v.unmount();
+      List<String> hits = new ArrayList<>();
+      try (Stream<Path> s = Files.walk(v.vault())) {
+        for (Path f : s.filter(Files::isRegularFile).toList()) {
+          if (vectorHits(f, vec) > 0) {
+            hits.add(v.vault().relativize(f).toString());
+          }
+        }
+      }
+      assertEquals(List.of(), hits, "vault files holding the embedding in the clear");
+    }
+  }
+
+  /**
+   * Places in f (any byte offset, either byte order) where four consecutive floats equal
+   * components of vec within 1e-4: the model's output may differ in the last bits between runs,
+   * so exact byte patterns would prove nothing. Random bytes match by chance with odds near 1e-12.
+   */
+  static int vectorHits(Path f, float[] vec) throws IOException {
+    byte[] b = Files.readAllBytes(f);
+    int hits = 0;
+    for (java.nio.ByteOrder order : List.of(java.nio.ByteOrder.LITTLE_ENDIAN, java.nio.ByteOrder.BIG_ENDIAN)) {
+      ByteBuffer bb = ByteBuffer.wrap(b).order(order);
+      for (int i = 0; i + 16 <= b.length; i++) {
+        float a = bb.getFloat(i);
+        if (Math.abs(a - vec[0]) > 1e-4 && Math.abs(a - vec[1]) > 1e-4) {
+          continue;
+        }
+        int start = Math.abs(a - vec[0]) <= 1e-4 ? 0 : 1;
+        boolean all = true;
+        for (int j = 1; j < 4 && all; j++) {
+          all = Math.abs(bb.getFloat(i + 4 * j) - vec[start + j]) <= 1e-4;
+        }
+        if (all) {
+          hits++;
+        }
+      }
+    }
+    return hits;
   }
 
   /** The byte sequences that would give the word away. */

@@ -625,10 +625,19 @@ public final class SearchEngine implements AutoCloseable {
 
   /** Runs a query; hits are checked against the live file system. */
   public Results search(SearchQuery q) throws SearchQuery.BadQueryException, IOException {
+    return search(q, settings, q.mode() != SearchQuery.Mode.SEMANTIC, q.mode() != SearchQuery.Mode.TEXT);
+  }
+
+  /**
+   * Runs one or both sides with the given tunables (the quality test compares them). The keyword
+   * side takes the keyword syntax in text: mode, and any of the query's words otherwise.
+   */
+  Results search(SearchQuery q, Settings settings, boolean useKeywords, boolean useVectors)
+      throws SearchQuery.BadQueryException, IOException {
     long t0 = System.nanoTime();
     int k = q.scope() == null ? settings.candidates() : settings.candidates() * 10;
     Map<Long, Candidate> byFile = new LinkedHashMap<>();
-    if (q.mode() != SearchQuery.Mode.SEMANTIC) {
+    if (useKeywords) {
       KeywordQuery kq;
       try {
         kq = q.mode() == SearchQuery.Mode.TEXT ? KeywordQuery.parse(q.text()) : KeywordQuery.anyOf(q.text());
@@ -651,7 +660,7 @@ public final class SearchEngine implements AutoCloseable {
         }
       }
     }
-    if (q.mode() != SearchQuery.Mode.TEXT) {
+    if (useVectors) {
       float[] v = embedder.embedQuery(q.text());
       int rank = 0;
       for (VectorIndex.Hit h : vectors.search(v, k)) {
@@ -752,6 +761,14 @@ public final class SearchEngine implements AutoCloseable {
   public record Status(String model, int dimension, int queued, long embedBacklogFiles, long indexedFiles,
       long skippedFiles, long passages, long vectors, long embeddedPassages, double passagesPerSecond,
       long failures, String lastError, long reindexTotal, List<String> recentlySkipped) {}
+
+  VectorIndex vectors() {
+    return vectors;
+  }
+
+  Embedder embedder() {
+    return embedder;
+  }
 
   public Status status() {
     long skippedFiles = docs.values().stream().filter(d -> d.skipped != null).count();
