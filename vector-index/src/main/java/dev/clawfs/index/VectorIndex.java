@@ -92,11 +92,15 @@ public final class VectorIndex {
   private static final byte[] ROW_TAG = "clawfs/v1/vec".getBytes(US_ASCII);
   private static final Comparator<Hit> BEST_FIRST =
       Comparator.comparingDouble(Hit::score).reversed().thenComparingLong(Hit::id);
-  /** What an authenticated snapshot may contain; defence in depth for Java deserialization. */
+  /**
+   * The classes a snapshot holds (items and ids go through {@link VectorItem.Codec}, not as
+   * objects); anything else is refused before it is instantiated. Defence in depth: only
+   * authenticated bytes are deserialized at all.
+   */
   private static final ObjectInputFilter SNAPSHOT_CLASSES = ObjectInputFilter.Config.createFilter(
-      "maxdepth=16;java.lang.Long;java.lang.Number;java.lang.Float;java.lang.Enum;"
-          + "java.util.Comparators$NaturalOrderComparator;com.github.jelmerk.hnswlib.core.**;"
-          + "dev.clawfs.index.*;!*");
+      "maxdepth=4;" + HnswIndex.class.getName() + ";" + CosineDistance.class.getName() + ";"
+          + VectorItem.Codec.class.getName() + ";" + VectorItem.IdCodec.class.getName() + ";"
+          + "java.util.Comparators$NaturalOrderComparator;java.lang.Enum;!*");
 
   /** A search result: the passage id and its cosine similarity to the query, in [-1, 1]. */
   public record Hit(long id, float score) {}

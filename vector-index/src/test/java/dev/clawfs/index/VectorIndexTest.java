@@ -362,6 +362,46 @@ class VectorIndexTest {
     assertTrue(new VectorIndex(conn, sealer, snapshots, dim).loadedFromSnapshot());
   }
 
+  /** Set if a snapshot ever gets a Tripwire deserialized. */
+  static volatile boolean tripped;
+
+  /** A serializable class that the snapshot's class filter must refuse before readObject runs. */
+  static final class Tripwire implements java.io.Serializable {
+    private static final long serialVersionUID = 1L;
+
+    private void readObject(java.io.ObjectInputStream in) throws java.io.IOException, ClassNotFoundException {
+      in.defaultReadObject();
+      tripped = true;
+    }
+  }
+
+  @Test
+  void authenticSnapshotWithForeignClassIsNotDeserialized() throws Exception {
+    VectorIndex index = open(16);
+    Map<Long, float[]> vectors = fill(index, 20, 16, new Random(14));
+    conn.commit();
+    // Sealed under the right key with a valid header: only the class filter stands in the way.
+    Files.createDirectories(snapshots);
+    SealedSnapshot.write(snapshots.resolve(VectorIndex.SNAPSHOT_FILE), sealer, out -> {
+      java.io.DataOutputStream header = new java.io.DataOutputStream(out);
+      header.writeInt(1);
+      header.writeInt(16);
+      header.writeInt(VectorIndex.M);
+      header.writeInt(VectorIndex.EF_CONSTRUCTION);
+      header.writeLong(0);
+      header.flush();
+      try (java.io.ObjectOutputStream objects = new java.io.ObjectOutputStream(out)) {
+        objects.writeObject(new Tripwire());
+      }
+    });
+    tripped = false;
+    VectorIndex reopened = reopen(16);
+    assertFalse(tripped, "a class outside the allow-list was deserialized");
+    assertFalse(reopened.loadedFromSnapshot());
+    assertEquals(20, reopened.size());
+    assertEquals(7, reopened.search(vectors.get(7L), 1).get(0).id());
+  }
+
   @Test
   void alteredRowFailsAuthentication() throws Exception {
     VectorIndex index = open(32);
