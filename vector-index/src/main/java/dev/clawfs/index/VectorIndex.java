@@ -157,7 +157,7 @@ public final class VectorIndex {
 
   /**
    * Inserts or replaces the vector of {@code id}, in the table (within the caller's transaction)
-   * and in the graph. A vector whose length is not 1 is scaled to length 1.
+   * and in the graph. A vector whose length differs from 1 by more than 1e-4 is scaled to length 1.
    *
    * @throws IllegalArgumentException if the dimension is wrong or the vector is zero or not finite
    */
