@@ -366,7 +366,7 @@ public final class ClawfsCli implements Callable<Integer> {
     }
   }
 
-  static Path requireMount(Path mountpoint) {
+  static Path requireMount(Path mountpoint) throws IOException {
     Path m = mountpoint.toAbsolutePath().normalize();
     if (!Mounts.isClawfsMount(m)) {
       throw new CliException(BAD_MOUNTPOINT, m + " is not a ClawFS mount");

@@ -4,7 +4,6 @@ import dev.clawfs.index.Embedder;
 import dev.clawfs.index.HttpEmbedder;
 import dev.clawfs.index.OnnxEmbedder;
 import java.io.IOException;
-import java.net.URI;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 
@@ -22,7 +21,13 @@ final class Embedders {
       if (o.keyFile != null) {
         key = Files.readString(o.keyFile, StandardCharsets.UTF_8).strip();
       }
-      return new HttpEmbedder(URI.create(o.url), model, key);
+      HttpEmbedder e = HttpEmbedder.builder(o.url, model).withApiKey(key).build();
+      try {
+        e.embedQuery("dimension probe"); // the index needs the vector length before anything is embedded
+      } catch (IOException ex) {
+        throw new IOException("the embeddings endpoint did not answer: " + ex.getMessage(), ex);
+      }
+      return e;
     }
     String name = model == null || model.isBlank() ? OnnxEmbedder.DEFAULT : model.strip();
     if (!OnnxEmbedder.names().contains(name)) {

@@ -174,7 +174,7 @@ final class SearchService implements AutoCloseable {
     for (int i = 0; i < hits.size(); i++) {
       SearchEngine.Hit h = hits.get(i);
       if (name.equals(hitName(i + 1, hits.size(), h.path())) && engine.stillValid(h)) {
-        return new VirtualNode.Link("../".repeat(depth - 1) + h.path().substring(1));
+        return new VirtualNode.Link("../".repeat(depth) + h.path().substring(1));
       }
     }
     throw new FsException(Errno.ENOENT, "no such hit");
@@ -186,7 +186,7 @@ final class SearchService implements AutoCloseable {
     long gen = engine.generation();
     synchronized (cache) {
       Cached c = cache.get(query);
-      if (c != null && (c.generation() == gen || now - c.atNanos() < REUSE_NANOS)) {
+      if (c != null && (c.generation() == gen || now - c.atNanos() < REUSE_NANOS) && allStillValid(c)) {
         return c;
       }
     }
@@ -202,6 +202,19 @@ final class SearchService implements AutoCloseable {
       cache.put(query, c);
     }
     return c;
+  }
+
+  /** A hit renamed, deleted or changed since the query ran means running it again, not dropping the hit. */
+  private boolean allStillValid(Cached c) {
+    if (c.error() != null) {
+      return true;
+    }
+    for (SearchEngine.Hit h : c.results().hits()) {
+      if (!engine.stillValid(h)) {
+        return false;
+      }
+    }
+    return true;
   }
 
   /**

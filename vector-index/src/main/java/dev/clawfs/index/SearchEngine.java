@@ -647,7 +647,9 @@ public final class SearchEngine implements AutoCloseable {
       List<BlindIndex.Hit> hits;
       db.lock();
       try {
-        hits = kq == null ? List.of() : keywords.search(kq, k);
+        hits = keywords.search(kq, k);
+      } catch (SQLException e) {
+        throw new IOException("keyword index: " + e.getMessage(), e);
       } finally {
         db.unlock();
       }
