@@ -74,7 +74,7 @@ public final class SearchEngine implements AutoCloseable {
   public record Settings(int debounceMs, int maxFileBytes, int candidates, int rrfK, double keywordWeight,
       double semanticWeight, int snapshotIdleMs) {
     public static Settings defaults() {
-      return new Settings(200, (int) TextExtractor.MAX_INDEXED_BYTES, 200, 60, 1.0, 1.0, 30_000);
+      return new Settings(200, (int) TextExtractor.MAX_INDEXED_BYTES, 200, 10, 1.0, 1.0, 30_000);
     }
   }
 
