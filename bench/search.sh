@@ -77,6 +77,9 @@ now_ns() { date +%s%N; }
 [ -f "$REPO/mount/target/clawfs.jar" ] || die "mount/target/clawfs.jar is missing: build first (mvn -B -DskipTests install)"
 [ -f "$QUERIES" ] || die "$QUERIES is missing"
 command -v python3 >/dev/null || die "python3 is needed (monotonic timing of each ls)"
+# One run at a time: they would share the scratch dir and the mount point.
+exec 9>"$WORK.lock"
+flock -n 9 || die "another search.sh is running (it holds $WORK.lock)"
 if mountpoint -q "$MNT" 2>/dev/null; then
   die "$MNT is still mounted (a run with --keep?): clawfs umount $MNT first"
 fi
@@ -250,7 +253,8 @@ def stats(argv):
         return
     vals.sort()
     p90 = vals[max(0, -(-9 * len(vals) // 10) - 1)]
-    print(f"{len(vals)} {statistics.median(vals):.0f} {p90:.0f} {vals[-1]:.0f} {vals[0]:.0f}")
+    f = lambda v: f"{v:.1f}" if v < 10 else f"{v:.0f}"
+    print(f"{len(vals)} {f(statistics.median(vals))} {f(p90)} {f(vals[-1])} {f(vals[0])}")
 
 def textq(argv):
     """stdin: queries; stdout: 'text:' + the first 3 words of >= 5 letters that are no stopwords."""
@@ -358,6 +362,7 @@ COPY_MS=$(ms_between "$T_COPY0" "$T_COPY1")
 log "   copy took $(secs "$COPY_MS") s; polling $STATUS every 2 s"
 T_KW=""; T_EMB=""; STATUS_ERRORS=0; LOAD_MIN=""; LOAD_MAX=""; LAST=""; STALL_SINCE=""; STALLED=0
 while :; do
+  [ -d "/proc/$PID" ] || die "the server (pid $PID) is gone; see $LOGFILE"
   if ! SNAP=$(timeout 60 cat "$STATUS" 2>&1); then
     STATUS_ERRORS=$((STATUS_ERRORS + 1)); log "   reading the status failed: $SNAP"
     [ "$STATUS_ERRORS" -lt 30 ] || { log "   30 failed status reads; giving up on waiting"; break; }

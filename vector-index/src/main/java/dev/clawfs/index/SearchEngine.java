@@ -53,6 +53,7 @@ public final class SearchEngine implements AutoCloseable {
   static final int PASSAGE_BITS = 20;
   static final int MAX_PASSAGES = 1 << PASSAGE_BITS;
   private static final int EMBED_BATCH = 32;
+  private static final int KEYWORD_BATCH = 256;
   private static final int SKIPPED_KEPT = 50;
 
   /** The file system as the index sees it. */
@@ -430,30 +431,42 @@ public final class SearchEngine implements AutoCloseable {
       }
     }
     d.passages = passages.size();
-    db.lock();
-    try {
-      deleteDoc(ino);
-      try (PreparedStatement ps = conn.prepareStatement("INSERT INTO passage (id, body) VALUES (?, ?)")) {
-        for (Passage p : passages) {
-          long id = passageId(ino, p.index());
-          keywords.put(id, p.text());
-          ps.setLong(1, id);
-          ps.setBytes(2, sealer.seal(encodePassage(p), passageAad(id)));
-          ps.addBatch();
+    // in batches, each its own transaction, so that queries are not held up by a big file; the
+    // file's record (and with it its new stamp) is written last, and until then its passages
+    // cannot be hits (a hit needs the indexed stamp to equal the file's)
+    int done = 0;
+    do {
+      db.lock();
+      try {
+        if (done == 0) {
+          deleteDoc(ino);
         }
-        ps.executeBatch();
+        int end = Math.min(passages.size(), done + KEYWORD_BATCH);
+        try (PreparedStatement ps = conn.prepareStatement("INSERT INTO passage (id, body) VALUES (?, ?)")) {
+          for (Passage p : passages.subList(done, end)) {
+            long id = passageId(ino, p.index());
+            keywords.put(id, p.text());
+            ps.setLong(1, id);
+            ps.setBytes(2, sealer.seal(encodePassage(p), passageAad(id)));
+            ps.addBatch();
+          }
+          ps.executeBatch();
+        }
+        done = end;
+        if (done == passages.size()) {
+          writeDoc(ino, d);
+          docs.put(ino, d);
+        }
+        conn.commit();
+        generation.incrementAndGet();
+      } catch (SQLException e) {
+        rollback();
+        fail("indexing a file", e);
+        return;
+      } finally {
+        db.unlock();
       }
-      writeDoc(ino, d);
-      conn.commit();
-      docs.put(ino, d);
-      generation.incrementAndGet();
-    } catch (SQLException e) {
-      rollback();
-      fail("indexing a file", e);
-      return;
-    } finally {
-      db.unlock();
-    }
+    } while (done < passages.size());
     if (d.skipped != null) {
       skipped(f.path(), d.skipped);
     } else {
@@ -484,21 +497,29 @@ public final class SearchEngine implements AutoCloseable {
     }
   }
 
-  /** Deletes a file's rows (db lock held, caller commits). */
+  /**
+   * Deletes a file's rows (db lock held, caller commits). The passage table lists what is in the
+   * keyword and vector indexes (rows go in together), so even the passages of an indexing cut
+   * short by a crash are found and removed.
+   */
   private void deleteDoc(long ino) throws SQLException {
     Doc old = docs.remove(ino);
-    if (old == null) {
-      return;
-    }
-    if (old.skipped == null) {
+    if (old != null && old.skipped == null) {
       indexedFiles.decrementAndGet();
     }
-    for (int i = 0; i < old.passages; i++) {
-      long id = passageId(ino, i);
-      keywords.delete(id);
-      if (i < old.embedded) {
-        vectors.remove(id);
+    List<Long> ids = new ArrayList<>();
+    try (PreparedStatement ps = conn.prepareStatement("SELECT id FROM passage WHERE id >= ? AND id < ?")) {
+      ps.setLong(1, passageId(ino, 0));
+      ps.setLong(2, passageId(ino + 1, 0));
+      try (ResultSet rs = ps.executeQuery()) {
+        while (rs.next()) {
+          ids.add(rs.getLong(1));
+        }
       }
+    }
+    for (long id : ids) {
+      keywords.delete(id);
+      vectors.remove(id);
     }
     try (PreparedStatement ps = conn.prepareStatement("DELETE FROM passage WHERE id >= ? AND id < ?")) {
       ps.setLong(1, passageId(ino, 0));
@@ -587,14 +608,12 @@ public final class SearchEngine implements AutoCloseable {
     }
   }
 
+  /** Runs on the worker, so no vector changes meanwhile; queries go on (the snapshot needs no database). */
   private void saveSnapshot() {
-    db.lock();
     try {
       vectors.saveSnapshot();
     } catch (IOException | RuntimeException e) {
       fail("saving the vector index", e);
-    } finally {
-      db.unlock();
     }
   }
 

@@ -106,7 +106,10 @@ class SearchQualityIT {
     new SecureRandom().nextBytes(k1);
     new SecureRandom().nextBytes(k2);
     long t0 = System.nanoTime();
-    Embedder embedder = OnnxEmbedder.load(model, Runtime.getRuntime().availableProcessors());
+    int window = Integer.getInteger("clawfs.eval.maxTokens", 0); // 0: what the product uses
+    Embedder embedder = window == 0 ? OnnxEmbedder.load(model, Runtime.getRuntime().availableProcessors())
+        : OnnxEmbedder.load(model, new OnnxEmbedder.Tuning(Runtime.getRuntime().availableProcessors(), 1, false, window));
+    model = window == 0 ? model : model + "-window" + window;
     double loadS = (System.nanoTime() - t0) / 1e9;
     t0 = System.nanoTime();
     engine = SearchEngine.open(work, new DirSource(corpus, files), embedder, Sealer.of(new SecretKeySpec(k1, "AES")),
