@@ -98,6 +98,20 @@ class SearchQualityIT {
     assertTrue(files.size() >= 3000, "the corpus has at least 3,000 documents: " + files.size());
     queries = loadQueries(TESTDATA.resolve("search/queries.tsv"));
     assertTrue(queries.size() >= 60, "at least 60 labelled queries: " + queries.size());
+    // -Dclawfs.eval.docs=N: every labelled document plus N others drawn with a fixed seed, for
+    // comparing slow models in reasonable time (a smaller haystack: compare models on it, not with the full run)
+    int sample = Integer.getInteger("clawfs.eval.docs", 0);
+    String subset = "";
+    if (sample > 0) {
+      Set<String> relevant = new java.util.HashSet<>();
+      queries.forEach(q -> relevant.addAll(q.relevant()));
+      List<String> others = new ArrayList<>(files.stream().filter(f -> !relevant.contains(f)).toList());
+      java.util.Collections.shuffle(others, new Random(7));
+      Set<String> keep = new java.util.HashSet<>(relevant);
+      keep.addAll(others.subList(0, Math.min(sample, others.size())));
+      files = files.stream().filter(keep::contains).toList();
+      subset = "-subset" + files.size();
+    }
 
     model = System.getProperty("clawfs.eval.model", OnnxEmbedder.DEFAULT);
     work = Files.createTempDirectory("clawfs-quality");
@@ -109,7 +123,7 @@ class SearchQualityIT {
     int window = Integer.getInteger("clawfs.eval.maxTokens", 0); // 0: what the product uses
     Embedder embedder = window == 0 ? OnnxEmbedder.load(model, Runtime.getRuntime().availableProcessors())
         : OnnxEmbedder.load(model, new OnnxEmbedder.Tuning(Runtime.getRuntime().availableProcessors(), 1, false, window));
-    model = window == 0 ? model : model + "-window" + window;
+    model = (window == 0 ? model : model + "-window" + window) + subset;
     double loadS = (System.nanoTime() - t0) / 1e9;
     t0 = System.nanoTime();
     engine = SearchEngine.open(work, new DirSource(corpus, files), embedder, Sealer.of(new SecretKeySpec(k1, "AES")),
