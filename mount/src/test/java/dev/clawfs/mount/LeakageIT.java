@@ -223,9 +223,13 @@ class LeakageIT {
       }
     }
     List<String> hits = new ArrayList<>();
-    try (Stream<Path> s = Files.walk(dir)) {
-      for (Path f : s.filter(Files::isRegularFile).sorted().toList()) {
-        String hay = new String(Files.readAllBytes(f), StandardCharsets.ISO_8859_1);
+    for (Path f : stableListing(dir)) {
+      {
+        byte[] bytes = readIfStillThere(f);
+        if (bytes == null) {
+          return scan(dir); // a file replaced while we read (the index's snapshot): scan everything again
+        }
+        String hay = new String(bytes, StandardCharsets.ISO_8859_1);
         for (Map.Entry<String, String> n : needles.entrySet()) {
           int at = hay.indexOf(n.getKey());
           if (at >= 0) {
@@ -235,6 +239,27 @@ class LeakageIT {
       }
     }
     return hits;
+  }
+
+  /** The vault's regular files. */
+  static List<Path> stableListing(Path dir) throws IOException {
+    try (Stream<Path> s = Files.walk(dir)) {
+      return s.filter(Files::isRegularFile).sorted().toList();
+    } catch (java.io.UncheckedIOException e) {
+      return stableListing(dir); // a file vanished during the walk: list again
+    }
+  }
+
+  /**
+   * The file's bytes, or null when it is gone: the index writes its snapshot to a temporary file
+   * and renames it into place, which can happen while a test lists and reads the vault.
+   */
+  static byte[] readIfStillThere(Path f) throws IOException {
+    try {
+      return Files.readAllBytes(f);
+    } catch (java.nio.file.NoSuchFileException e) {
+      return null;
+    }
   }
 
   private static List<String> words() {
@@ -364,11 +389,14 @@ class LeakageIT {
   /** Runs strings(1) on every vault file and looks for each word, case-insensitively. */
   private static List<String> stringsHits(Path vault) throws IOException {
     List<String> hits = new ArrayList<>();
-    try (Stream<Path> s = Files.walk(vault)) {
-      for (Path f : s.filter(Files::isRegularFile).sorted().toList()) {
+    {
+      for (Path f : stableListing(vault)) {
         for (String enc : List.of("s", "l")) { // 7-bit ASCII and 16-bit little-endian
           Result r = MountedVault.run(List.of("strings", "-a", "-n", "6", "-e", enc, f.toString()),
               null, 120);
+          if (r.exitCode() != 0 && !Files.exists(f)) {
+            return stringsHits(vault); // replaced meanwhile (the index's snapshot): again from the start
+          }
           assertEquals(0, r.exitCode(), "strings failed on " + f + ": " + r);
           String out = r.stdout().toLowerCase(Locale.ROOT);
           for (String w : words()) {

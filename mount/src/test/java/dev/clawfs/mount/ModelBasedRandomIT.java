@@ -85,7 +85,7 @@ class ModelBasedRandomIT {
     int ops = Integer.getInteger("clawfs.random.ops", 4000);
     System.out.printf("ModelBasedRandomIT: seed=%d ops=%d (replay: -Dclawfs.random.seed=%d)%n",
         seed, ops, seed);
-    vault = MountedVault.create(Files.createDirectories(base.resolve("fs")));
+    vault = MountedVault.create(Files.createDirectories(base.resolve("fs")), "--no-search");
     Path mnt = vault.path("workspaces/model");
     Path model = base.resolve("model");
     Files.createDirectory(mnt);

@@ -29,6 +29,7 @@ public final class MountedVault implements AutoCloseable {
   private final Path mountpoint;
   private final Path passphraseFile;
   private boolean mounted;
+  private final List<String> mountOptions = new ArrayList<>();
 
   private MountedVault(Path base, Path vault, Path mountpoint) throws IOException {
     this.base = base;
@@ -69,8 +70,18 @@ public final class MountedVault implements AutoCloseable {
 
   /** Initialises a new vault under {@code base/vault} and mounts it at {@code base/mnt}. */
   public static MountedVault create(Path base) throws IOException {
+    return create(base, new String[0]);
+  }
+
+  /**
+   * The same, with extra options for every {@code clawfs mount} of it; {@code "--no-search"}
+   * for tests of the file system alone that write thousands of files (the index would spend
+   * the test's CPU embedding them; SearchIT, LeakageIT, CrashIT and FullDiskIT keep it on).
+   */
+  public static MountedVault create(Path base, String... mountOptions) throws IOException {
     assumeMountable();
     MountedVault v = new MountedVault(base, base.resolve("vault"), base.resolve("mnt"));
+    v.mountOptions.addAll(List.of(mountOptions));
     List<String> args = new ArrayList<>(List.of("init", v.vault.toString(), "--passphrase-file",
         v.passphraseFile.toString()));
     args.addAll(List.of(TEST_KDF));
@@ -104,8 +115,10 @@ public final class MountedVault implements AutoCloseable {
   }
 
   public void mount() {
-    Result r = clawfs("mount", vault.toString(), mountpoint.toString(), "--passphrase-file",
-        passphraseFile.toString());
+    List<String> args = new ArrayList<>(List.of("mount", vault.toString(), mountpoint.toString(), "--passphrase-file",
+        passphraseFile.toString()));
+    args.addAll(mountOptions);
+    Result r = clawfs(args.toArray(String[]::new));
     assertEquals(0, r.exitCode(), "clawfs mount failed: " + r);
     mounted = true;
   }

@@ -221,7 +221,7 @@ class RealProgramsIT {
 
   @BeforeEach
   void mount() throws IOException {
-    vault = MountedVault.create(base);
+    vault = MountedVault.create(base, "--no-search");
   }
 
   @AfterEach
