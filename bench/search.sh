@@ -20,7 +20,9 @@
 #                 run once (never answered from the server's result cache). Peer: grep -rli WORD on
 #                 the raw copy and through the mount, beside "text:WORD" searches.
 #   3. freshness  10 new small files in MNT/workspaces/fresh/; ms from close() until a keyword
-#                 search, then a paraphrase (semantic) search, lists the file (ls polled every 20 ms).
+#                 search, then a paraphrase (semantic) search, lists the file (ls polled every 20 ms);
+#                 10 more for the keyword search alone with a new query string per poll (no reuse of
+#                 a cached result).
 #   4. memory     VmRSS and VmHWM of the server after indexing, after the queries, at the end.
 # The report (Markdown) is printed and saved as RESULTS/search-<stamp>.md, the index timeline
 # and every sample beside it (search-<stamp>-*.tsv).
@@ -88,6 +90,7 @@ fi
 MOUNTED=0
 cleanup() {
   local rc=$?
+  trap '' INT TERM HUP   # a second Ctrl-C must not cut the unmount short
   cd /
   if [ "$KEEP" -eq 1 ] && [ "$MOUNTED" -eq 1 ]; then
     log "--keep: $VAULT stays mounted at $MNT (passphrase file $PASSFILE)"
@@ -106,7 +109,9 @@ cleanup() {
   [ "$rc" -eq 0 ] || log "failed (exit $rc); scratch removed, corpus kept in $CORPUS"
 }
 trap cleanup EXIT
-trap 'exit 130' INT TERM
+trap 'log "interrupted (SIGINT)"; exit 130' INT
+trap 'log "terminated (SIGTERM)"; exit 143' TERM
+trap 'log "hung up (SIGHUP)"; exit 129' HUP
 
 rm -rf "$WORK"
 mkdir -p "$WORK" "$MNT" "$RESULTS"
