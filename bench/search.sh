@@ -106,7 +106,11 @@ cleanup() {
   else
     rm -rf "$WORK"
   fi
-  [ "$rc" -eq 0 ] || log "failed (exit $rc); scratch removed, corpus kept in $CORPUS"
+  if [ "$rc" -ne 0 ]; then
+    log "failed (exit $rc); scratch removed, corpus kept in $CORPUS"
+    ls "$RESULTS"/search-"$STAMP"-*.tsv >/dev/null 2>&1 && log "samples so far: $RESULTS/search-$STAMP-*.tsv"
+  fi
+  return 0
 }
 trap cleanup EXIT
 trap 'log "interrupted (SIGINT)"; exit 130' INT
