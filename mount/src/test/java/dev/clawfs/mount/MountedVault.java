@@ -92,9 +92,11 @@ public final class MountedVault implements AutoCloseable {
   }
 
   /** An existing vault directory, not yet mounted. */
-  public static MountedVault existing(Path base, Path vault, Path mountpoint) throws IOException {
+  public static MountedVault existing(Path base, Path vault, Path mountpoint, String... mountOptions) throws IOException {
     assumeMountable();
-    return new MountedVault(base, vault, mountpoint);
+    MountedVault v = new MountedVault(base, vault, mountpoint);
+    v.mountOptions.addAll(List.of(mountOptions));
+    return v;
   }
 
   public Path vault() {
