@@ -357,10 +357,7 @@ public final class ClawfsCli implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-      Path m = mountpoint.toAbsolutePath().normalize();
-      if (!Mounts.isClawfsMount(m)) {
-        throw new CliException(BAD_MOUNTPOINT, m + " is not a ClawFS mount");
-      }
+      Path m = requireMount(mountpoint);
       System.out.print(Files.readString(m.resolve("system").resolve("status"), StandardCharsets.UTF_8));
       return OK;
     }

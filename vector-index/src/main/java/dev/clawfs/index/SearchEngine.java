@@ -385,9 +385,7 @@ public final class SearchEngine implements AutoCloseable {
       return;
     }
     if (f == null || !indexable(f.path())) {
-      if (old != null) {
-        removeDoc(ino);
-      }
+      removeDoc(ino);
       return;
     }
     if (old != null && old.stamp == f.stamp()) {
@@ -403,9 +401,7 @@ public final class SearchEngine implements AutoCloseable {
       try {
         content = source.read(ino, settings.maxFileBytes());
       } catch (java.nio.file.NoSuchFileException e) {
-        if (old != null) {
-          removeDoc(ino);
-        }
+        removeDoc(ino);
         return;
       } catch (IOException e) {
         failures.incrementAndGet();
@@ -414,9 +410,7 @@ public final class SearchEngine implements AutoCloseable {
       }
       FileRef now = source.file(ino);
       if (now == null) {
-        if (old != null) {
-          removeDoc(ino);
-        }
+        removeDoc(ino);
         return;
       }
       d.stamp = now.stamp(); // what was read is at least this new; a later change re-queues it
@@ -480,7 +474,11 @@ public final class SearchEngine implements AutoCloseable {
     }
   }
 
+  /** Drops a file from the index, if it is there. */
   private void removeDoc(long ino) {
+    if (!docs.containsKey(ino)) {
+      return;
+    }
     db.lock();
     try {
       deleteDoc(ino);
@@ -798,10 +796,7 @@ public final class SearchEngine implements AutoCloseable {
     synchronized (embedQueue) {
       backlog = embedQueue.size();
     }
-    List<String> skipped;
-    synchronized (skippedLog) {
-      skipped = new ArrayList<>(skippedLog);
-    }
+    List<String> skipped = recentlySkipped();
     long ns = embedNanos;
     double rate = ns == 0 ? 0 : embeddedPassages.get() / (ns / 1e9);
     return new Status(embedder.name(), embedder.dimension(), pending.size(), backlog, indexedFiles.get(), skippedFiles,
