@@ -482,7 +482,7 @@ class CrashIT {
       Path err = Files.createTempFile(base, "writer", ".err");
       Process p = new ProcessBuilder(cmd)
           .redirectError(err.toFile())
-          .redirectInput(ProcessBuilder.Redirect.from(Path.of("/dev/null").toFile()))
+          .redirectInput(DevNull.input())
           .start();
       return new Run(p, err);
     }

@@ -182,7 +182,7 @@ public final class MountedVault implements AutoCloseable {
   public static Result run(
       List<String> cmd, Path dir, int timeoutSeconds, Map<String, String> env, byte[] stdin) {
     try {
-      ProcessBuilder pb = new ProcessBuilder(cmd);
+      ProcessBuilder pb = new ProcessBuilder(DevNull.wrap(cmd));
       if (dir != null) {
         pb.directory(dir.toFile());
       }
@@ -192,7 +192,7 @@ public final class MountedVault implements AutoCloseable {
       pb.redirectOutput(out.toFile());
       pb.redirectError(err.toFile());
       if (stdin == null) {
-        pb.redirectInput(ProcessBuilder.Redirect.from(Path.of("/dev/null").toFile()));
+        pb.redirectInput(DevNull.input());
       }
       Process p = pb.start();
       if (stdin != null) {
