@@ -26,8 +26,10 @@ import java.sql.Statement;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Comparator;
+import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
+import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
 import java.util.PriorityQueue;
@@ -82,6 +84,8 @@ public final class VectorIndex {
   static final String SNAPSHOT_FILE = "hnsw.sealed";
   /** Compaction waits for at least this many deleted nodes, so small indexes never pay for it. */
   static final int COMPACT_MIN_DELETED = 1024;
+  private static final long WEAK_RECOMPUTE_NANOS = 1_000_000_000L;
+  private static final int WEAK_RECENT_MAX = 4096;
 
   private static final System.Logger LOG = System.getLogger("clawfs.index");
   private static final int SNAPSHOT_FORMAT = 1;
@@ -121,6 +125,16 @@ public final class VectorIndex {
   /** Deleted nodes still in the graph; guarded by {@link #writer}. */
   private long deleted;
   private volatile boolean stale;
+  /** Bumped, under the graph's write lock, whenever the graph changes. */
+  private volatile long graphVersion = 1;
+  /** Guards the four fields below; taken before (never while holding) the graph lock. */
+  private final Object weakLock = new Object();
+  /** Vectors a graph search may miss ({@link GraphReach}) as of {@link #weakVersion}. */
+  private List<VectorItem> weak = List.of();
+  private long weakVersion;
+  private long weakComputedAt;
+  /** Vectors put since {@link #weak} was computed: scored exactly too until the next computation. */
+  private final List<VectorItem> recent = new ArrayList<>();
 
   /**
    * Opens the index: creates the table if absent, loads the snapshot from {@code snapshotDir}
@@ -174,11 +188,16 @@ public final class VectorIndex {
         ps.setBytes(2, sealed);
         ps.executeUpdate();
       }
+      VectorItem item = new VectorItem(id, u);
       graphLock.writeLock().lock();
       try {
-        upsert(new VectorItem(id, u));
+        upsert(item);
+        graphVersion++;
       } finally {
         graphLock.writeLock().unlock();
+      }
+      synchronized (weakLock) {
+        recent.add(item);
       }
       stale = true;
     } finally {
@@ -199,6 +218,7 @@ public final class VectorIndex {
       graphLock.writeLock().lock();
       try {
         removed = graph.remove(id, 0);
+        graphVersion++;
       } finally {
         graphLock.writeLock().unlock();
       }
@@ -223,26 +243,74 @@ public final class VectorIndex {
     }
   }
 
-  /** The (approximately) {@code k} most similar vectors by HNSW search, best first. */
+  /**
+   * The (approximately) {@code k} most similar vectors, best first: an HNSW search, merged with
+   * an exact comparison against the vectors the graph links poorly ({@link GraphReach}) and those
+   * put in the last second, so that a vector far from all others (a file on a topic the index has
+   * not seen) is found when the query is close to it.
+   */
   public List<Hit> search(float[] query, int k) {
     float[] q = unit(query, "query");
     checkK(k);
     if (k == 0) {
       return List.of();
     }
+    List<VectorItem> extra = weaklyLinked();
     List<SearchResult<VectorItem, Float>> found;
+    Map<Long, Hit> hits = new HashMap<>();
     graphLock.readLock().lock();
     try {
       found = graph.findNearest(q, k);
+      for (VectorItem item : extra) {
+        // the list may be up to a second old: score only what is still in the graph, as it is now
+        if (graph.get(item.id()).orElse(null) == item) {
+          hits.put(item.id(), hit(q, item));
+        }
+      }
     } finally {
       graphLock.readLock().unlock();
     }
-    List<Hit> hits = new ArrayList<>(found.size());
     for (SearchResult<VectorItem, Float> r : found) {
-      hits.add(hit(q, r.item()));
+      hits.putIfAbsent(r.item().id(), hit(q, r.item()));
     }
-    hits.sort(BEST_FIRST);
-    return List.copyOf(hits);
+    List<Hit> best = new ArrayList<>(hits.values());
+    best.sort(BEST_FIRST);
+    return List.copyOf(best.subList(0, Math.min(k, best.size())));
+  }
+
+  /** Test seam and status: how many vectors searches score exactly beside the graph. */
+  int weaklyLinkedCount() {
+    return weaklyLinked().size();
+  }
+
+  /**
+   * The vectors a graph search may miss: recomputed (a pass over every link, about 10 ms per
+   * 25,000 vectors) at most once a second while the graph changes, plus those put since.
+   */
+  private List<VectorItem> weaklyLinked() {
+    synchronized (weakLock) {
+      long now = System.nanoTime();
+      if (weakVersion != graphVersion
+          && (weakVersion == 0 || now - weakComputedAt >= WEAK_RECOMPUTE_NANOS
+              || recent.size() > WEAK_RECENT_MAX)) {
+        graphLock.readLock().lock();
+        try {
+          weakVersion = graphVersion;
+          weak = GraphReach.weaklyLinked(graph, M / 2);
+          recent.clear();
+        } finally {
+          graphLock.readLock().unlock();
+        }
+        weakComputedAt = System.nanoTime();
+      }
+      if (recent.isEmpty()) {
+        return weak;
+      }
+      List<VectorItem> all = new ArrayList<>(weak.size() + recent.size());
+      all.addAll(weak);
+      all.addAll(recent);
+      return all;
+    }
   }
 
   /** The exact {@code k} most similar vectors by comparing the query with every vector, best first. */
@@ -448,6 +516,7 @@ public final class VectorIndex {
     graphLock.writeLock().lock();
     try {
       graph = fresh;
+      graphVersion++;
     } finally {
       graphLock.writeLock().unlock();
     }
