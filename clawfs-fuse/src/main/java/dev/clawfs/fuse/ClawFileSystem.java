@@ -558,6 +558,19 @@ public final class ClawFileSystem implements AutoCloseable {
     resolve(path); // existence; permission bits are checked by the kernel (default_permissions)
   }
 
+  /**
+   * Bytes free on the vault's disk beyond the reserve kept for metadata commits: what derived data
+   * (the search index) may still take. File writes stop 8 MiB earlier, so this stays at least that
+   * large unless the index itself took it. {@link Long#MAX_VALUE} when the disk cannot be asked.
+   */
+  public long spareBytes() {
+    try {
+      return content.spareForDerived();
+    } catch (IOException e) {
+      return Long.MAX_VALUE;
+    }
+  }
+
   public StatFs statfs() {
     try {
       long bs = 4096;

@@ -29,6 +29,12 @@ final class ContentStore {
   private final MasterKeys keys;
   private final FileStore store;
   private final long reserveBytes;
+  /**
+   * Room file content may not take, kept for derived data (the search index) above the metadata
+   * reserve: the index stops writing before it reaches the metadata reserve, and file writes stop
+   * this much earlier, so neither can starve the metadata commit that frees deleted files' space.
+   */
+  static final long DERIVED_RESERVE = 8L << 20;
   private volatile long lastFree = Long.MAX_VALUE;
   private volatile long lastFreeCheckNs;
 
@@ -162,7 +168,7 @@ final class ContentStore {
       lastFree = free;
       lastFreeCheckNs = now;
     }
-    if (free - bytes < reserveBytes) {
+    if (free - bytes < reserveBytes + DERIVED_RESERVE) {
       throw new FsException(Errno.ENOSPC, "no space left on the vault's disk");
     }
   }
@@ -171,7 +177,13 @@ final class ContentStore {
     return store.getTotalSpace();
   }
 
+  /** What file content may still take (statfs shows this as available). */
   long availableSpace() throws IOException {
+    return Math.max(0, store.getUsableSpace() - reserveBytes - DERIVED_RESERVE);
+  }
+
+  /** What derived data (the search index) may still take: everything above the metadata reserve. */
+  long spareForDerived() throws IOException {
     return Math.max(0, store.getUsableSpace() - reserveBytes);
   }
 }

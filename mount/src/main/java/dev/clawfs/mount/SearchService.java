@@ -106,6 +106,11 @@ final class SearchService implements AutoCloseable {
     public long[] allFiles() {
       return fs.regularFiles();
     }
+
+    @Override
+    public long spareBytes() {
+      return fs.spareBytes();
+    }
   }
 
   // ================================================================== search/
@@ -297,7 +302,8 @@ final class SearchService implements AutoCloseable {
   String statusText() {
     SearchEngine.Status s = engine.status();
     StringBuilder b = new StringBuilder();
-    b.append("state: ").append(engine.idle() ? "idle" : "indexing").append('\n');
+    b.append("state: ").append(s.paused() != null ? "paused: " + s.paused() : engine.idle() ? "idle" : "indexing")
+        .append('\n');
     b.append("model: ").append(s.model()).append(" (").append(s.dimension()).append(" dimensions)\n");
     b.append("queued files: ").append(s.queued()).append('\n');
     b.append("files waiting for embeddings: ").append(s.embedBacklogFiles()).append('\n');

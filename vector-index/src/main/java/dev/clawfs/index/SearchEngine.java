@@ -55,6 +55,13 @@ public final class SearchEngine implements AutoCloseable {
   private static final int EMBED_BATCH = 32;
   private static final int KEYWORD_BATCH = 256;
   private static final int SKIPPED_KEPT = 50;
+  /**
+   * Below this much spare space ({@link Source#spareBytes}) the index writes nothing and waits:
+   * index data must never take the reserve the file system keeps for its metadata, or the commit
+   * that frees the space of deleted files could not be written (FullDiskIT). One transaction
+   * writes well under this.
+   */
+  static final long MIN_SPARE_BYTES = 2L << 20;
 
   /** The file system as the index sees it. */
   public interface Source {
@@ -66,6 +73,14 @@ public final class SearchEngine implements AutoCloseable {
 
     /** All regular files (for a full reindex). */
     long[] allFiles();
+
+    /**
+     * Bytes the index may still take on the vault's disk (what is free beyond the reserve the
+     * file system keeps for its own metadata), or {@link Long#MAX_VALUE} when unknown.
+     */
+    default long spareBytes() {
+      return Long.MAX_VALUE;
+    }
   }
 
   /** A file: its current path in the mount ("/specs/a.md"), size and content stamp. */
@@ -122,6 +137,8 @@ public final class SearchEngine implements AutoCloseable {
   private final AtomicLong failures = new AtomicLong();
   private final AtomicLong generation = new AtomicLong();
   private volatile String lastError;
+  /** Why indexing waits (the disk is nearly full), or null. */
+  private volatile String paused;
   private final Deque<String> skippedLog = new ArrayDeque<>();
   private volatile long embedNanos;
   private volatile long reindexTotal;
@@ -288,6 +305,14 @@ public final class SearchEngine implements AutoCloseable {
   private void run() {
     while (!closing) {
       try {
+        if (!roomFor(0)) {
+          synchronized (signal) {
+            if (!closing) {
+              signal.wait(1000);
+            }
+          }
+          continue;
+        }
         boolean worked = processDue();
         if (!worked) {
           worked = embedOneBatch();
@@ -307,6 +332,27 @@ public final class SearchEngine implements AutoCloseable {
         fail("indexer", e);
       }
     }
+  }
+
+  /**
+   * Whether the index may write now and keep {@link #MIN_SPARE_BYTES} spare; when not, indexing
+   * is paused (status says why) until there is room again. Checked before every transaction.
+   */
+  private boolean roomFor(long bytes) {
+    long spare = source.spareBytes();
+    if (spare - bytes >= MIN_SPARE_BYTES) {
+      if (paused != null) {
+        paused = null;
+        LOG.log(Level.INFO, "indexing resumed: the disk of the vault has room again");
+      }
+      return true;
+    }
+    if (paused == null) {
+      LOG.log(Level.WARNING, "indexing paused: the disk of the vault is nearly full");
+    }
+    paused = "the vault's disk is nearly full (" + Math.max(0, spare >> 20) + " MiB spare, indexing needs "
+        + ((bytes + MIN_SPARE_BYTES) >> 20) + " MiB)";
+    return false;
   }
 
   /** Milliseconds until the next pending change is due (0 when one is due now). */
@@ -344,6 +390,10 @@ public final class SearchEngine implements AutoCloseable {
         Long at = pending.get(ino);
         if (at == null || at > now || !pending.remove(ino, at)) {
           continue; // changed again meanwhile: its new debounce applies
+        }
+        if (!roomFor(0)) {
+          pending.putIfAbsent(ino, now);
+          break;
         }
         if (ino == -1L) {
           recheckAll();
@@ -430,6 +480,10 @@ public final class SearchEngine implements AutoCloseable {
     // cannot be hits (a hit needs the indexed stamp to equal the file's)
     int done = 0;
     do {
+      if (!roomFor(0)) {
+        pending.putIfAbsent(ino, System.nanoTime()); // again once there is room
+        return;
+      }
       db.lock();
       try {
         if (done == 0) {
@@ -456,6 +510,9 @@ public final class SearchEngine implements AutoCloseable {
       } catch (SQLException e) {
         rollback();
         fail("indexing a file", e);
+        if (String.valueOf(e.getMessage()).contains("SQLITE_FULL")) {
+          pending.putIfAbsent(ino, System.nanoTime() + 1_000_000_000L); // again once there is space
+        }
         return;
       } finally {
         db.unlock();
@@ -546,6 +603,9 @@ public final class SearchEngine implements AutoCloseable {
       }
       return true;
     }
+    if (!roomFor(0)) {
+      return false;
+    }
     int from = d.embedded;
     int to = Math.min(d.passages, from + EMBED_BATCH);
     List<String> texts = new ArrayList<>();
@@ -601,7 +661,9 @@ public final class SearchEngine implements AutoCloseable {
   }
 
   private void maybeSnapshot() {
-    if (vectors.snapshotStale() && System.nanoTime() - lastChangeNanos > settings.snapshotIdleMs() * 1_000_000L) {
+    // the new snapshot is written beside the old one (about 2 KB per vector each) before it replaces it
+    if (vectors.snapshotStale() && System.nanoTime() - lastChangeNanos > settings.snapshotIdleMs() * 1_000_000L
+        && source.spareBytes() - 4096L * vectors.size() >= MIN_SPARE_BYTES) {
       saveSnapshot();
     }
   }
@@ -779,7 +841,7 @@ public final class SearchEngine implements AutoCloseable {
   /** What {@code /clawfs/system/index/status} shows. */
   public record Status(String model, int dimension, int queued, long embedBacklogFiles, long indexedFiles,
       long skippedFiles, long passages, long vectors, long embeddedPassages, double passagesPerSecond,
-      long failures, String lastError, long reindexTotal, List<String> recentlySkipped) {}
+      long failures, String lastError, long reindexTotal, List<String> recentlySkipped, String paused) {}
 
   VectorIndex vectors() {
     return vectors;
@@ -800,7 +862,7 @@ public final class SearchEngine implements AutoCloseable {
     long ns = embedNanos;
     double rate = ns == 0 ? 0 : embeddedPassages.get() / (ns / 1e9);
     return new Status(embedder.name(), embedder.dimension(), pending.size(), backlog, indexedFiles.get(), skippedFiles,
-        passages, vectors.size(), embeddedPassages.get(), rate, failures.get(), lastError, reindexTotal, skipped);
+        passages, vectors.size(), embeddedPassages.get(), rate, failures.get(), lastError, reindexTotal, skipped, paused);
   }
 
   /** True when nothing is queued for keywords or embeddings. */

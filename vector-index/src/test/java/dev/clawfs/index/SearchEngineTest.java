@@ -53,7 +53,13 @@ class SearchEngineTest {
     public long[] allFiles() {
       return files.keySet().stream().mapToLong(Long::longValue).toArray();
     }
+
+    @Override
+    public long spareBytes() {
+      return spare.get();
+    }
   };
+  private final java.util.concurrent.atomic.AtomicLong spare = new java.util.concurrent.atomic.AtomicLong(Long.MAX_VALUE);
 
   @BeforeEach
   void open() throws IOException {
@@ -103,6 +109,21 @@ class SearchEngineTest {
     SearchEngine.Hit h = engine.search(SearchQuery.parse("keyset")).hits().get(0);
     assertTrue(h.passage().contains("keyset") && h.keywordRank() == 1, h.toString());
     assertThrows(SearchQuery.BadQueryException.class, () -> engine.search(SearchQuery.parse("text:(keyset")));
+  }
+
+  @Test
+  void waitsWhileTheDiskIsNearlyFullAndCatchesUpAfter() throws Exception {
+    spare.set(SearchEngine.MIN_SPARE_BYTES - 1);
+    write(2, "/specs/a.md", "the okapi grazes at dawn");
+    Thread.sleep(2500); // well past the debounce
+    SearchEngine.Status st = engine.status();
+    assertFalse(engine.idle(), "the change is still queued");
+    assertEquals(0, st.indexedFiles(), "nothing is written to the index while the disk is nearly full");
+    assertTrue(st.paused() != null && st.paused().contains("nearly full"), String.valueOf(st.paused()));
+    spare.set(Long.MAX_VALUE);
+    idle();
+    assertEquals(null, engine.status().paused());
+    assertEquals(List.of("/specs/a.md"), paths("text:okapi"));
   }
 
   @Test
