@@ -56,7 +56,7 @@ public final class TextExtractor {
 
   /**
    * Extracted text. {@code format} is one of {@code text}, {@code markdown}, {@code code}, {@code
-   * html}, {@code json}, {@code yaml} or {@code pdf}; invalid JSON reports {@code text}.
+   * html}, {@code json}, {@code yaml}, {@code pdf} or {@code svg}; invalid JSON reports {@code text}.
    */
   public record Text(String text, String format) implements Result {}
 
@@ -97,6 +97,9 @@ public final class TextExtractor {
     }
     if ("html".equals(format)) {
       return html(content);
+    }
+    if ("svg".equals(format)) {
+      return svg(content);
     }
     String text = decode(content, bomLength, charset);
     if ("json".equals(format)) {
@@ -151,10 +154,11 @@ public final class TextExtractor {
       map.put(ext, "yaml");
     }
     map.put("pdf", "pdf");
+    map.put("svg", "svg");
     String code =
         "c h cc cpp cxx hpp hh cs java kt kts scala groovy gradle py pyi go rs js mjs cjs jsx ts"
             + " tsx rb php pl pm lua r swift m mm sh bash zsh fish ps1 bat sql css scss less xml"
-            + " xsd xsl svg toml ini cfg conf properties cmake mk make dockerfile proto el clj hs"
+            + " xsd xsl toml ini cfg conf properties cmake mk make dockerfile proto el clj hs"
             + " ml ex exs erl dart zig nim vue";
     for (String ext : code.split(" ")) {
       map.put(ext, "code");
@@ -236,6 +240,28 @@ public final class TextExtractor {
       // PDFBox messages can quote tokens from the file, so only the exception type is kept.
       return new Skipped("unreadable PDF (" + e.getClass().getSimpleName() + ")");
     }
+  }
+
+  /**
+   * An SVG image: only the words a reader sees or a screen reader speaks (title, desc, text).
+   * Its path data and styles are markup, not text, and indexed as such they match every query
+   * about drawings, coordinates or colours.
+   */
+  private static Result svg(byte[] content) {
+    Document doc;
+    try {
+      doc = Jsoup.parse(new ByteArrayInputStream(content), null, "", org.jsoup.parser.Parser.xmlParser());
+    } catch (IOException e) {
+      return new Skipped("unreadable SVG (" + e.getClass().getSimpleName() + ")");
+    }
+    StringBuilder out = new StringBuilder();
+    for (org.jsoup.nodes.Element e : doc.select("title, desc, text")) {
+      String t = e.text().strip();
+      if (!t.isEmpty()) {
+        out.append(t).append('\n');
+      }
+    }
+    return out.isEmpty() ? new Skipped("SVG image without text") : new Text(tidy(out), "svg");
   }
 
   private static Result html(byte[] content) {

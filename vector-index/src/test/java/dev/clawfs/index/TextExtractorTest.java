@@ -145,6 +145,19 @@ class TextExtractorTest {
   }
 
   @Test
+  void svgGivesOnlyItsWordsAndIsSkippedWithoutAny() {
+    String svg = "<?xml version=\"1.0\"?><svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 10 10\">"
+        + "<title>Key rotation</title><desc>How the keyset changes</desc>"
+        + "<path d=\"M 0 0 L 10 10 C 1 2 3 4\" style=\"stroke:#ff0000;fill:none\"/>"
+        + "<text x=\"1\" y=\"2\">new <tspan>primary</tspan> key</text></svg>";
+    Text text = text("diagram.svg", svg.getBytes(UTF_8));
+    assertEquals("svg", text.format());
+    assertEquals("Key rotation\nHow the keyset changes\nnew primary key", text.text());
+    String shapes = "<svg xmlns=\"http://www.w3.org/2000/svg\"><path d=\"M 0 0 L 10 10\"/></svg>";
+    assertEquals("SVG image without text", skipped("icon.svg", shapes.getBytes(UTF_8)).reason());
+  }
+
+  @Test
   void htmlHonoursItsDeclaredCharset() {
     byte[] latin1 =
         "<html><head><meta charset=\"iso-8859-1\"></head><body><p>caf\u00e9</p></body></html>"
