@@ -41,9 +41,8 @@ final class DevNull {
   }
 
   private static boolean managesMounts(String program) {
-    String name = Path.of(program).getFileName().toString();
-    return Path.of(program).equals(MountedVault.launcher()) || name.equals("clawfs")
-        || name.equals("mount") || name.equals("umount") || name.startsWith("fusermount");
+    String name = Path.of(program).getFileName().toString(); // the launcher is named clawfs
+    return name.equals("clawfs") || name.equals("mount") || name.equals("umount") || name.startsWith("fusermount");
   }
 
   /** An empty stdin. */

@@ -305,7 +305,7 @@ public final class SearchEngine implements AutoCloseable {
   private void run() {
     while (!closing) {
       try {
-        if (!roomFor(0)) {
+        if (!roomToWrite()) {
           synchronized (signal) {
             if (!closing) {
               signal.wait(1000);
@@ -338,9 +338,9 @@ public final class SearchEngine implements AutoCloseable {
    * Whether the index may write now and keep {@link #MIN_SPARE_BYTES} spare; when not, indexing
    * is paused (status says why) until there is room again. Checked before every transaction.
    */
-  private boolean roomFor(long bytes) {
+  private boolean roomToWrite() {
     long spare = source.spareBytes();
-    if (spare - bytes >= MIN_SPARE_BYTES) {
+    if (spare >= MIN_SPARE_BYTES) {
       if (paused != null) {
         paused = null;
         LOG.log(Level.INFO, "indexing resumed: the disk of the vault has room again");
@@ -351,7 +351,7 @@ public final class SearchEngine implements AutoCloseable {
       LOG.log(Level.WARNING, "indexing paused: the disk of the vault is nearly full");
     }
     paused = "the vault's disk is nearly full (" + Math.max(0, spare >> 20) + " MiB spare, indexing needs "
-        + ((bytes + MIN_SPARE_BYTES) >> 20) + " MiB)";
+        + (MIN_SPARE_BYTES >> 20) + " MiB)";
     return false;
   }
 
@@ -390,10 +390,6 @@ public final class SearchEngine implements AutoCloseable {
         Long at = pending.get(ino);
         if (at == null || at > now || !pending.remove(ino, at)) {
           continue; // changed again meanwhile: its new debounce applies
-        }
-        if (!roomFor(0)) {
-          pending.putIfAbsent(ino, now);
-          break;
         }
         if (ino == -1L) {
           recheckAll();
@@ -480,7 +476,7 @@ public final class SearchEngine implements AutoCloseable {
     // cannot be hits (a hit needs the indexed stamp to equal the file's)
     int done = 0;
     do {
-      if (!roomFor(0)) {
+      if (!roomToWrite()) {
         pending.putIfAbsent(ino, System.nanoTime()); // again once there is room
         return;
       }
@@ -603,7 +599,7 @@ public final class SearchEngine implements AutoCloseable {
       }
       return true;
     }
-    if (!roomFor(0)) {
+    if (!roomToWrite()) {
       return false;
     }
     int from = d.embedded;

@@ -23,6 +23,7 @@ import org.jsoup.nodes.Document;
 import org.jsoup.nodes.Element;
 import org.jsoup.nodes.Node;
 import org.jsoup.nodes.TextNode;
+import org.jsoup.parser.Parser;
 import org.jsoup.select.NodeVisitor;
 
 /**
@@ -250,12 +251,12 @@ public final class TextExtractor {
   private static Result svg(byte[] content) {
     Document doc;
     try {
-      doc = Jsoup.parse(new ByteArrayInputStream(content), null, "", org.jsoup.parser.Parser.xmlParser());
+      doc = Jsoup.parse(new ByteArrayInputStream(content), null, "", Parser.xmlParser());
     } catch (IOException e) {
       return new Skipped("unreadable SVG (" + e.getClass().getSimpleName() + ")");
     }
     StringBuilder out = new StringBuilder();
-    for (org.jsoup.nodes.Element e : doc.select("title, desc, text")) {
+    for (Element e : doc.select("title, desc, text")) {
       String t = e.text().strip();
       if (!t.isEmpty()) {
         out.append(t).append('\n');
