@@ -1,0 +1,88 @@
+package dev.clawfs.policy;
+
+import java.util.List;
+
+/** Checks on the names and paths that policy files and callers use. */
+final class Names {
+
+  /** The first-level folders of a mount; a glob starting elsewhere matches nothing. */
+  static final List<String> TOP_LEVEL =
+      List.of("workspaces", "specs", "vault", "agents", "tools", "search", "system");
+
+  static final String VAULT = "vault";
+  static final int MAX_NAME_BYTES = 255;
+
+  private Names() {}
+
+  /**
+   * Whether {@code path} is absolute and normalised: starts with "/", no empty, "." or ".."
+   * segment, no trailing "/" (except "/" itself), no NUL. Allocation-free: runs on every decision.
+   */
+  static boolean isNormalized(String path) {
+    return path != null && problemInPath(path) == null;
+  }
+
+  /** Why {@code path} is not normalised, or {@code null} when it is. */
+  static String problemInPath(String path) {
+    int len = path.length();
+    if (len == 0 || path.charAt(0) != '/') {
+      return "must be absolute (start with \"/\")";
+    }
+    if (len == 1) {
+      return null;
+    }
+    if (path.charAt(len - 1) == '/') {
+      return "must not end with \"/\"";
+    }
+    int start = 1;
+    for (int i = 1; i <= len; i++) {
+      char c = i < len ? path.charAt(i) : '/';
+      if (c == 0) {
+        return "must not contain a NUL character";
+      }
+      if (c == '/') {
+        int n = i - start;
+        if (n == 0) {
+          return "must not contain \"//\"";
+        }
+        if (path.charAt(start) == '.' && (n == 1 || n == 2 && path.charAt(start + 1) == '.')) {
+          return n == 1 ? "must not contain a \".\" segment" : "must not contain \"..\"";
+        }
+        start = i + 1;
+      }
+    }
+    return null;
+  }
+
+  /**
+   * Why {@code name} is not a valid secret, agent or anomaly-rule name, or {@code null}: one path
+   * segment of letters, digits, '.', '_' and '-', not "." or "..", at most 255 bytes.
+   */
+  static String problemInName(String name) {
+    if (name.isEmpty()) {
+      return "is empty";
+    }
+    if (name.length() > MAX_NAME_BYTES) {
+      return "is longer than " + MAX_NAME_BYTES + " bytes";
+    }
+    if (name.equals(".") || name.equals("..")) {
+      return "must not be \".\" or \"..\"";
+    }
+    for (int i = 0; i < name.length(); i++) {
+      char c = name.charAt(i);
+      boolean ok =
+          c >= 'a' && c <= 'z'
+              || c >= 'A' && c <= 'Z'
+              || c >= '0' && c <= '9'
+              || c == '.'
+              || c == '_'
+              || c == '-';
+      if (!ok) {
+        return c == '/'
+            ? "must be a single name without \"/\""
+            : "may only contain letters, digits, '.', '_' and '-' (found '" + c + "')";
+      }
+    }
+    return null;
+  }
+}

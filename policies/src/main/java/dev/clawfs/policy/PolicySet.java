@@ -1,0 +1,155 @@
+package dev.clawfs.policy;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Objects;
+
+/**
+ * The policies in force, deciding over the rules of all of them together: for a subject, an
+ * action and a path, a matching deny rule of any file wins, else a matching allow rule of any
+ * file allows, else the answer is the default deny. Root is always allowed.
+ *
+ * <p>Immutable and thread-safe; globs are compiled when the files are parsed, and {@link #decide}
+ * allocates nothing. To change the policies in force, build a new set and swap the reference.
+ */
+public final class PolicySet {
+
+  /** A rule's glob, with what the rule decides when it matches. */
+  private record Entry(SubjectSelector subject, Glob glob, Decision decision) {}
+
+  private static final Action[] ACTIONS = Action.values();
+
+  private final List<Policy> policies;
+  /** Per action ordinal, the deny (then allow) entries that cover it, in file order. */
+  private final Entry[][] denies;
+  private final Entry[][] allows;
+  /** Every allow entry once, for the ancestors of what is allowed. */
+  private final Entry[] anyAllow;
+
+  private PolicySet(List<Policy> policies) {
+    this.policies = List.copyOf(policies);
+    denies = new Entry[ACTIONS.length][];
+    allows = new Entry[ACTIONS.length][];
+    List<Entry> every = new ArrayList<>();
+    for (Action a : ACTIONS) {
+      List<Entry> deny = new ArrayList<>();
+      List<Entry> allow = new ArrayList<>();
+      for (Policy p : this.policies) {
+        for (Rule r : p.rules()) {
+          if (r.covers(a)) {
+            for (Glob g : r.globs()) {
+              (r.deny() ? deny : allow).add(new Entry(r.subject(), g, r.decision()));
+            }
+          }
+        }
+      }
+      denies[a.ordinal()] = deny.toArray(new Entry[0]);
+      allows[a.ordinal()] = allow.toArray(new Entry[0]);
+    }
+    for (Policy p : this.policies) {
+      for (Rule r : p.rules()) {
+        if (!r.deny()) {
+          for (Glob g : r.globs()) {
+            every.add(new Entry(r.subject(), g, r.decision()));
+          }
+        }
+      }
+    }
+    anyAllow = every.toArray(new Entry[0]);
+  }
+
+  /** The policies {@code policies} in force together. */
+  public static PolicySet of(List<Policy> policies) {
+    return new PolicySet(policies);
+  }
+
+  public static PolicySet of(Policy... policies) {
+    return new PolicySet(List.of(policies));
+  }
+
+  /** The shipped default policy alone. */
+  public static PolicySet ofDefault() {
+    return of(Policy.loadDefault());
+  }
+
+  public List<Policy> policies() {
+    return policies;
+  }
+
+  /** The warnings of all policies, file by file. */
+  public List<PolicyWarning> warnings() {
+    List<PolicyWarning> all = new ArrayList<>();
+    for (Policy p : policies) {
+      all.addAll(p.warnings());
+    }
+    return List.copyOf(all);
+  }
+
+  /**
+   * May {@code subject} do {@code action} on {@code path}?
+   *
+   * @param path an absolute, normalised path inside the mount ("/" is the mount's root); any
+   *     other path is denied ({@link Decision.Basis#INVALID_PATH}), even to root
+   */
+  public Decision decide(Subject subject, Action action, String path) {
+    Objects.requireNonNull(subject, "subject");
+    Objects.requireNonNull(action, "action");
+    if (!Names.isNormalized(path)) {
+      return Decision.INVALID_PATH;
+    }
+    if (subject.uid() == 0) {
+      return Decision.ROOT;
+    }
+    Decision d = first(denies[action.ordinal()], subject, path);
+    if (d == null) {
+      d = first(allows[action.ordinal()], subject, path);
+    }
+    return d == null ? Decision.DEFAULT_DENY : d;
+  }
+
+  /**
+   * May {@code subject} look up and stat {@code path} at all? True when some action on the path
+   * itself is allowed, or when some allow rule for the subject could match a path below it (the
+   * directories on the way to what is allowed; deny rules do not hide those). Listing a directory
+   * stays a {@link Action#LIST} decision.
+   */
+  public boolean visible(Subject subject, String path) {
+    Objects.requireNonNull(subject, "subject");
+    if (!Names.isNormalized(path)) {
+      return false;
+    }
+    if (subject.uid() == 0) {
+      return true;
+    }
+    for (Action a : ACTIONS) {
+      if (decide(subject, a, path).allowed()) {
+        return true;
+      }
+    }
+    for (Entry e : anyAllow) {
+      if (e.subject().matches(subject) && e.glob().matchesBelow(path, subject.agent())) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  private static Decision first(Entry[] entries, Subject subject, String path) {
+    String agent = subject.agent();
+    for (Entry e : entries) {
+      if (e.subject().matches(subject) && e.glob().matches(path, agent)) {
+        return e.decision();
+      }
+    }
+    return null;
+  }
+
+  /** The anomaly rules of all policies, file by file. */
+  List<AnomalyRule> anomalyRules() {
+    List<AnomalyRule> all = new ArrayList<>();
+    for (Policy p : policies) {
+      all.addAll(p.anomalyRules());
+    }
+    return all;
+  }
+}

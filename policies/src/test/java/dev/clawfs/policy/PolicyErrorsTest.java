@@ -1,0 +1,461 @@
+package dev.clawfs.policy;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Every way a policy file can be wrong, read from a real file, with the exact message an admin
+ * sees: file, line and column of the offending key or value, and the reason.
+ */
+class PolicyErrorsTest {
+
+  @TempDir Path dir;
+
+  private void assertError(String file, String text, String message) throws Exception {
+    Path path = dir.resolve(file);
+    Files.writeString(path, text);
+    PolicyException e = assertThrows(PolicyException.class, () -> Policy.load(path));
+    assertEquals(message, e.getMessage());
+    assertEquals(file, e.source());
+  }
+
+  private static final String HEAD = "version: 1\nrules:\n";
+
+  @Test
+  void yamlSyntaxErrorPointsAtTheBadSpot() throws Exception {
+    assertError("p.yaml", HEAD + """
+          - subject: any
+            allow: [read]
+           paths: ["/specs/**"]
+        """,
+        "p.yaml:5:4: syntax error: expected <block end>, but found '<block mapping start>';"
+            + " check the indentation (while parsing a block collection that starts at line 3)");
+    assertError("p.yaml", HEAD + """
+          - subject: any
+            allow: [read
+            paths: ["/specs/**"]
+        """,
+        "p.yaml:5:10: syntax error: expected ',' or ']', but got :"
+            + " (while parsing a flow sequence that starts at line 4)");
+    assertError("p.yaml", "version: 1\nrules:\n\t- subject: any\n",
+        "p.yaml:3:1: syntax error: found character '\\t(TAB)' that cannot start any token."
+            + " (Do not use \\t(TAB) for indentation)");
+  }
+
+  @Test
+  void jsonSyntaxError() throws Exception {
+    assertError("p.json", """
+        {"version": 1,
+         "rules": [
+          {"subject": "any", "allow": ["read"] "paths": ["/specs/**"]}
+         ]}
+        """,
+        "p.json:3:40: syntax error: Unexpected character ('\"' (code 34)):"
+            + " was expecting comma to separate Object entries");
+  }
+
+  @Test
+  void emptyFiles() throws Exception {
+    assertError("p.yaml", "", "p.yaml:1:1: empty policy file; it needs at least 'version: 1'");
+    assertError("p.yaml", "# nothing yet\n\n",
+        "p.yaml:1:1: empty policy file; it needs at least 'version: 1'");
+    assertError("p.json", "  ", "p.json:1:1: empty policy file; it needs at least 'version: 1'");
+  }
+
+  @Test
+  void topLevel() throws Exception {
+    assertError("p.yaml", "version: 2\n",
+        "p.yaml:1:10: 'version' must be 1, got an integer (2)");
+    assertError("p.yaml", "version: \"1\"\n",
+        "p.yaml:1:10: 'version' must be 1, got a string (\"1\")");
+    assertError("p.yaml", "rules: []\n", "p.yaml:1:1: missing 'version: 1'");
+    assertError("p.yaml", "version: 1\nrule:\n  - subject: any\n",
+        "p.yaml:2:1: unknown key 'rule' at the top level; valid keys: version, rules, anomalies");
+    assertError("p.yaml", "version: 1\nversion: 1\n",
+        "p.yaml:2:1: duplicate key 'version' (first at line 1)");
+    assertError("p.yaml", "- version: 1\n",
+        "p.yaml:1:1: the policy file must be a mapping (key: value lines), got a list");
+    assertError("p.yaml", "version: 1\n---\nversion: 1\n",
+        "p.yaml:3:1: a policy file holds one document; found a second one");
+    assertError("p.yaml", "version: 1\nrules: /specs/**\n",
+        "p.yaml:2:8: 'rules' must be a list ([a, b] or \"- a\" lines), got a string"
+            + " (\"/specs/**\")");
+    assertError("p.yaml", HEAD + "  - /specs/**\n",
+        "p.yaml:3:5: a rule must be a mapping (key: value lines), got a string (\"/specs/**\")");
+  }
+
+  @Test
+  void unknownKeyInARuleListsTheValidOnes() throws Exception {
+    assertError("p.yaml", HEAD + """
+          - subject: any
+            allow: [read]
+            path: ["/specs/**"]
+        """,
+        "p.yaml:5:5: unknown key 'path' in a rule; valid keys: subject, allow, deny, paths,"
+            + " secrets");
+  }
+
+  @Test
+  void unknownActionListsTheValidOnes() throws Exception {
+    assertError("p.yaml", HEAD + """
+          - subject: any
+            allow:
+              - read
+              - exec
+            paths: ["/tools/**"]
+        """,
+        "p.yaml:6:9: unknown action 'exec'; valid actions: read, write, list, create, delete");
+  }
+
+  @Test
+  void subjects() throws Exception {
+    assertError("p.yaml", HEAD + """
+          - subject: admins
+            allow: [read]
+            paths: ["/specs/**"]
+        """,
+        "p.yaml:3:14: unknown subject \"admins\"; valid subjects: any, root, agents, agent:NAME,"
+            + " users, uid:N, gid:N");
+    assertError("p.yaml", HEAD + """
+          - subject: agent:../bob
+            allow: [read]
+            paths: ["/specs/**"]
+        """,
+        "p.yaml:3:14: bad subject \"agent:../bob\": the agent name must be a single name"
+            + " without \"/\"");
+    assertError("p.yaml", HEAD + """
+          - subject: uid:-1
+            allow: [read]
+            paths: ["/specs/**"]
+        """,
+        "p.yaml:3:14: bad subject \"uid:-1\": uid needs a number 0..4294967295");
+    assertError("p.yaml", HEAD + """
+          - allow: [read]
+            paths: ["/specs/**"]
+        """,
+        "p.yaml:3:5: rule is missing 'subject' (one of any, root, agents, agent:NAME, users,"
+            + " uid:N, gid:N)");
+    assertError("p.yaml", HEAD + """
+          - subject: [agents]
+            allow: [read]
+            paths: ["/specs/**"]
+        """,
+        "p.yaml:3:14: expected a subject, got a list");
+  }
+
+  @Test
+  void badGlobs() throws Exception {
+    assertError("p.yaml", HEAD + """
+          - subject: any
+            allow: [read]
+            paths:
+              - /specs/**
+              - specs/drafts/**
+        """,
+        "p.yaml:7:9: bad glob \"specs/drafts/**\": must be absolute (start with \"/\")");
+    assertError("p.yaml", HEAD + """
+          - subject: any
+            deny: [read]
+            paths: ["/workspaces/p/../../vault/k"]
+        """,
+        "p.yaml:5:13: bad glob \"/workspaces/p/../../vault/k\": must not contain \"..\"");
+    assertError("p.yaml", HEAD + """
+          - subject: any
+            allow: [read]
+            paths: ["/specs/", "/tools/**"]
+        """,
+        "p.yaml:5:13: bad glob \"/specs/\": must not end with \"/\"");
+    assertError("p.yaml", HEAD + """
+          - subject: users
+            allow: [read]
+            paths: ["/agents/${agent}/**"]
+        """,
+        "p.yaml:5:13: \"/agents/${agent}/**\" uses ${agent} but subject 'users' is never an"
+            + " agent, so it would match nothing");
+    assertError("p.yaml", HEAD + """
+          - subject: any
+            allow: [read]
+            paths: [42]
+        """,
+        "p.yaml:5:13: expected a glob, got an integer (42)");
+  }
+
+  @Test
+  void wildcardIntoVaultInANonRootAllowIsRefused() throws Exception {
+    String advice = ": vault secrets are granted only by name, with /vault/<name> or"
+        + " 'secrets: [name]'; list the folders a broad rule means (\"/workspaces/**\", ...)"
+        + " instead";
+    assertError("p.yaml", HEAD + """
+          - subject: agents
+            allow: [read, list]
+            paths: ["/**"]
+        """,
+        "p.yaml:5:13: allow glob \"/**\" could reach into /vault (its leading \"**\" reaches"
+            + " into /vault)" + advice);
+    assertError("p.yaml", HEAD + """
+          - subject: agent:librarian
+            allow: [read]
+            paths:
+              - /vault/openrouter-key
+              - /vault/*
+        """,
+        "p.yaml:7:9: allow glob \"/vault/*\" could reach into /vault (names no single secret)"
+            + advice);
+    assertError("p.yaml", HEAD + """
+          - subject: users
+            allow: [read]
+            paths: ["/*/api-key"]
+        """,
+        "p.yaml:5:13: allow glob \"/*/api-key\" could reach into /vault (its first segment \"*\""
+            + " matches \"vault\")" + advice);
+  }
+
+  @Test
+  void wildcardsIntoVaultAreFineForRootAndForDenies() throws Exception {
+    Path path = dir.resolve("ok.yaml");
+    Files.writeString(path, HEAD + """
+          - subject: root
+            allow: [read]
+            paths: ["/**"]
+          - subject: agents
+            deny: [read]
+            paths: ["/vault/**"]
+        """);
+    Policy.load(path);
+  }
+
+  @Test
+  void secretNames() throws Exception {
+    assertError("p.yaml", HEAD + """
+          - subject: agent:librarian
+            secrets: [openrouter-key, ../etc/shadow]
+        """,
+        "p.yaml:4:31: bad secret name \"../etc/shadow\": a secret name must be a single name"
+            + " without \"/\"");
+    assertError("p.yaml", HEAD + """
+          - subject: agent:librarian
+            secrets: [".."]
+        """,
+        "p.yaml:4:15: bad secret name \"..\": a secret name must not be \".\" or \"..\"");
+    assertError("p.yaml", HEAD + """
+          - subject: agent:librarian
+            allow: [read]
+            paths: ["/vault/../vault/x"]
+        """,
+        "p.yaml:5:13: bad glob \"/vault/../vault/x\": must not contain \"..\"");
+    assertError("p.yaml", HEAD + """
+          - subject: agent:librarian
+            allow: [read]
+            paths: ["/vault/my key"]
+        """,
+        "p.yaml:5:13: allow glob \"/vault/my key\" could reach into /vault (secret name"
+            + " \"my key\" may only contain letters, digits, '.', '_' and '-' (found ' ')):"
+            + " vault secrets are granted only by name, with /vault/<name> or 'secrets: [name]';"
+            + " list the folders a broad rule means (\"/workspaces/**\", ...) instead");
+    assertError("p.yaml", HEAD + """
+          - subject: agent:librarian
+            secrets: []
+        """,
+        "p.yaml:4:14: 'secrets' must not be empty");
+  }
+
+  @Test
+  void ruleShape() throws Exception {
+    assertError("p.yaml", HEAD + """
+          - subject: agents
+            allow: [read]
+        """,
+        "p.yaml:3:5: rule is missing 'paths' (a list of globs such as \"/workspaces/**\")");
+    assertError("p.yaml", HEAD + """
+          - subject: agents
+            paths: ["/specs/**"]
+        """,
+        "p.yaml:3:5: a rule needs 'allow', 'deny' or 'secrets'");
+    assertError("p.yaml", HEAD + """
+          - subject: agents
+            allow: [read]
+            deny: [write]
+            paths: ["/specs/**"]
+        """,
+        "p.yaml:5:5: a rule either allows or denies; put 'deny' in a rule of its own");
+    assertError("p.yaml", HEAD + """
+          - subject: agent:librarian
+            secrets: [openrouter-key]
+            paths: ["/specs/**"]
+        """,
+        "p.yaml:5:5: 'secrets' is a rule of its own and cannot be combined with 'paths'; write a"
+            + " separate rule");
+    assertError("p.yaml", HEAD + """
+          - subject: agents
+            allow: read
+            paths: ["/specs/**"]
+        """,
+        "p.yaml:4:12: 'allow' must be a list ([a, b] or \"- a\" lines), got a string (\"read\")");
+    assertError("p.yaml", HEAD + """
+          - subject: agents
+            allow: []
+            paths: ["/specs/**"]
+        """,
+        "p.yaml:4:12: 'allow' must not be empty");
+    assertError("p.yaml", HEAD + """
+          - subject: agents
+            allow: [read]
+            paths:
+        """,
+        "p.yaml:5:11: 'paths' must be a list ([a, b] or \"- a\" lines), got nothing (null)");
+  }
+
+  private static final String ANOMALIES = "version: 1\nanomalies:\n";
+
+  @Test
+  void anomalyCounts() throws Exception {
+    assertError("p.yaml", ANOMALIES + """
+          - name: burst
+            subject: agents
+            kind: denials
+            count: -5
+            window: 10s
+        """,
+        "p.yaml:6:12: 'count' must be a whole number from 1 to 10000, got an integer (-5)");
+    assertError("p.yaml", ANOMALIES + """
+          - name: burst
+            subject: agents
+            kind: denials
+            count: "20"
+            window: 10s
+        """,
+        "p.yaml:6:12: 'count' must be a whole number from 1 to 10000, got a string (\"20\")");
+    assertError("p.yaml", ANOMALIES + """
+          - name: burst
+            subject: agents
+            kind: denials
+            window: 10s
+        """,
+        "p.yaml:3:5: denials anomaly rule is missing 'count'");
+  }
+
+  @Test
+  void anomalyWindows() throws Exception {
+    String hint = "; write a positive whole number and a unit: ms, s, m or h (\"500ms\", \"10s\","
+        + " \"1m\")";
+    for (String bad : new String[] {"10 sec", "10", "s", "-1s", "1.5s"}) {
+      assertError("p.yaml", ANOMALIES + """
+            - name: burst
+              subject: agents
+              kind: reads
+              count: 3
+              window: "%s"
+          """.formatted(bad),
+          "p.yaml:7:13: bad window \"" + bad + "\"" + hint);
+    }
+    assertError("p.yaml", ANOMALIES + """
+          - name: burst
+            subject: agents
+            kind: reads
+            count: 3
+            window: 0ms
+        """,
+        "p.yaml:7:13: bad window \"0ms\": it must be more than 0 and at most 24h");
+    assertError("p.yaml", ANOMALIES + """
+          - name: burst
+            subject: agents
+            kind: reads
+            count: 3
+            window: 25h
+        """,
+        "p.yaml:7:13: bad window \"25h\": it must be more than 0 and at most 24h");
+    assertError("p.yaml", ANOMALIES + """
+          - name: burst
+            subject: agents
+            kind: reads
+            count: 3
+            window: 10
+        """,
+        "p.yaml:7:13: 'window' must be a duration such as \"10s\", got an integer (10)" + hint);
+  }
+
+  @Test
+  void anomalyKindsAndTheirKeys() throws Exception {
+    assertError("p.yaml", ANOMALIES + """
+          - name: w
+            subject: agents
+            kind: writes
+            count: 3
+            window: 1s
+        """,
+        "p.yaml:5:11: unknown anomaly kind 'writes'; valid kinds: denials, reads, exec");
+    assertError("p.yaml", ANOMALIES + """
+          - name: shell
+            subject: agents
+            kind: exec
+            count: 1
+            programs: [sh]
+        """,
+        "p.yaml:6:5: 'count' does not apply to kind 'exec' (keys for exec: name, subject, kind,"
+            + " programs)");
+    assertError("p.yaml", ANOMALIES + """
+          - name: shell
+            subject: agents
+            kind: exec
+            programs: [sh, /bin/bash]
+        """,
+        "p.yaml:6:20: bad program name \"/bin/bash\": give the basename (\"bash\", not"
+            + " \"/bin/bash\"); a program name must be a single name without \"/\"");
+    assertError("p.yaml", ANOMALIES + """
+          - name: reads
+            subject: agents
+            kind: reads
+            programs: [sh]
+            count: 3
+            window: 1s
+        """,
+        "p.yaml:6:5: 'programs' does not apply to kind 'reads' (keys for reads: name, subject,"
+            + " kind, count, window)");
+    assertError("p.yaml", ANOMALIES + """
+          - name: a
+            subject: agents
+            kind: exec
+            programs: [sh]
+          - name: a
+            subject: users
+            kind: exec
+            programs: [sh]
+        """,
+        "p.yaml:7:11: duplicate anomaly name 'a' (first at line 3)");
+    assertError("p.yaml", ANOMALIES + """
+          - subject: agents
+            kind: exec
+            programs: [sh]
+        """,
+        "p.yaml:3:5: anomaly rule is missing 'name'");
+    assertError("p.yaml", ANOMALIES + """
+          - name: a
+            subjects: agents
+            kind: exec
+        """,
+        "p.yaml:4:5: unknown key 'subjects' in an anomaly rule; valid keys: name, subject, kind,"
+            + " count, window, programs");
+  }
+
+  @Test
+  void jsonErrorsHaveLinesToo() throws Exception {
+    assertError("p.json", """
+        {
+          "version": 1,
+          "rules": [
+            {"subject": "agents",
+             "allow": ["read", "list"],
+             "paths": ["/workspaces/**", "/vault/*"]}
+          ]
+        }
+        """,
+        "p.json:6:34: allow glob \"/vault/*\" could reach into /vault (names no single secret):"
+            + " vault secrets are granted only by name, with /vault/<name> or 'secrets: [name]';"
+            + " list the folders a broad rule means (\"/workspaces/**\", ...) instead");
+  }
+}
