@@ -74,8 +74,9 @@ final class DevNull {
             + " /dev/null may read junk");
         return null;
       }
-      node.toFile().deleteOnExit();
+      // deleteOnExit deletes in reverse order of registration: the node first, then its dir
       dir.toFile().deleteOnExit();
+      node.toFile().deleteOnExit();
       System.err.println("NOTE: /dev/null here is a " + describe(a) + " (" + a.size()
           + " bytes), not the null device; external programs run with a private null device"
           + " bind-mounted over it");
