@@ -26,6 +26,11 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.FutureTask;
+import java.util.concurrent.SynchronousQueue;
+import java.util.concurrent.ThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.ReentrantLock;
 
@@ -142,6 +147,12 @@ public final class SearchEngine implements AutoCloseable {
   private final Deque<String> skippedLog = new ArrayDeque<>();
   private volatile long embedNanos;
   private volatile long reindexTotal;
+  /**
+   * Runs the semantic side of hybrid queries (embedding the query, then the HNSW search) while the
+   * calling thread runs the keyword side, so a query takes the longer of the two rather than their
+   * sum. A few threads that end when idle; when all are busy the caller runs both sides itself.
+   */
+  private final ThreadPoolExecutor querySide;
 
   private SearchEngine(Source source, Embedder embedder, Settings settings, Sealer sealer, Connection conn,
       BlindIndex keywords, VectorIndex vectors) {
@@ -154,6 +165,12 @@ public final class SearchEngine implements AutoCloseable {
     this.vectors = vectors;
     this.worker = new Thread(this::run, "clawfs-indexer");
     this.worker.setDaemon(true);
+    AtomicLong n = new AtomicLong();
+    this.querySide = new ThreadPoolExecutor(0, 4, 30, TimeUnit.SECONDS, new SynchronousQueue<>(), r -> {
+      Thread t = new Thread(r, "clawfs-query-" + n.incrementAndGet());
+      t.setDaemon(true);
+      return t;
+    }, new ThreadPoolExecutor.CallerRunsPolicy());
   }
 
   /**
@@ -712,6 +729,15 @@ public final class SearchEngine implements AutoCloseable {
     long t0 = System.nanoTime();
     int k = q.scope() == null ? settings.candidates() : settings.candidates() * 10;
     Map<Long, Candidate> byFile = new LinkedHashMap<>();
+    FutureTask<List<VectorIndex.Hit>> semantic = null;
+    if (useVectors) {
+      semantic = new FutureTask<>(() -> vectors.search(embedder.embedQuery(q.text()), k));
+      if (useKeywords) {
+        querySide.execute(semantic); // runs here when every query thread is busy
+      } else {
+        semantic.run();
+      }
+    }
     if (useKeywords) {
       KeywordQuery kq;
       try {
@@ -737,10 +763,29 @@ public final class SearchEngine implements AutoCloseable {
         }
       }
     }
-    if (useVectors) {
-      float[] v = embedder.embedQuery(q.text());
+    if (semantic != null) {
+      List<VectorIndex.Hit> found;
+      try {
+        found = semantic.get();
+      } catch (InterruptedException e) {
+        semantic.cancel(true);
+        Thread.currentThread().interrupt();
+        throw new java.io.InterruptedIOException("search interrupted");
+      } catch (ExecutionException e) {
+        Throwable c = e.getCause();
+        if (c instanceof IOException io) {
+          throw io;
+        }
+        if (c instanceof RuntimeException re) {
+          throw re;
+        }
+        if (c instanceof Error err) {
+          throw err;
+        }
+        throw new IOException("semantic search: " + c, c);
+      }
       int rank = 0;
-      for (VectorIndex.Hit h : vectors.search(v, k)) {
+      for (VectorIndex.Hit h : found) {
         Candidate c = byFile.computeIfAbsent(fileOf(h.id()), Candidate::new);
         if (c.semanticRank == 0) {
           c.semanticRank = ++rank;
@@ -892,6 +937,7 @@ public final class SearchEngine implements AutoCloseable {
       throw new IOException("closing the search index: " + e.getMessage(), e);
     } finally {
       db.unlock();
+      querySide.shutdown();
       embedder.close();
     }
   }
