@@ -33,6 +33,7 @@ import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.ReentrantLock;
+import java.util.function.Predicate;
 
 /**
  * The search index of one vault: follows the files (through {@link Source} and change events),
@@ -717,7 +718,16 @@ public final class SearchEngine implements AutoCloseable {
 
   /** Runs a query; hits are checked against the live file system. */
   public Results search(SearchQuery q) throws SearchQuery.BadQueryException, IOException {
-    return search(q, settings, q.mode() != SearchQuery.Mode.SEMANTIC, q.mode() != SearchQuery.Mode.TEXT);
+    return search(q, path -> true);
+  }
+
+  /**
+   * Runs a query for a caller who may read only the files {@code readable} accepts (by mount path):
+   * the others are left out before ranking, so they neither appear nor take a place among the
+   * {@code limit} hits.
+   */
+  public Results search(SearchQuery q, Predicate<String> readable) throws SearchQuery.BadQueryException, IOException {
+    return search(q, settings, q.mode() != SearchQuery.Mode.SEMANTIC, q.mode() != SearchQuery.Mode.TEXT, readable);
   }
 
   /**
@@ -726,6 +736,11 @@ public final class SearchEngine implements AutoCloseable {
    */
   Results search(SearchQuery q, Settings settings, boolean useKeywords, boolean useVectors)
       throws SearchQuery.BadQueryException, IOException {
+    return search(q, settings, useKeywords, useVectors, path -> true);
+  }
+
+  private Results search(SearchQuery q, Settings settings, boolean useKeywords, boolean useVectors,
+      Predicate<String> readable) throws SearchQuery.BadQueryException, IOException {
     long t0 = System.nanoTime();
     int k = q.scope() == null ? settings.candidates() : settings.candidates() * 10;
     Map<Long, Candidate> byFile = new LinkedHashMap<>();
@@ -798,7 +813,8 @@ public final class SearchEngine implements AutoCloseable {
     for (Candidate c : byFile.values()) {
       Doc d = docs.get(c.ino);
       FileRef f = source.file(c.ino);
-      if (d == null || f == null || d.stamp != f.stamp() || !indexable(f.path()) || !q.inScope(f.path())) {
+      if (d == null || f == null || d.stamp != f.stamp() || !indexable(f.path()) || !q.inScope(f.path())
+          || !readable.test(f.path())) {
         continue;
       }
       c.path = f.path();

@@ -112,6 +112,23 @@ class SearchEngineTest {
   }
 
   @Test
+  void filesTheCallerMayNotReadNeitherShowNorTakeAPlace() throws Exception {
+    for (int i = 0; i < 6; i++) {
+      write(10 + i, "/agents/bob/memory/note" + i + ".md", "Bob's note " + i + " about rotating the master key.");
+    }
+    write(20, "/specs/keys.md", "Rotating the master key adds a new key to the keyset.");
+    idle();
+    SearchQuery q = SearchQuery.parse("limit:3 rotating the master key");
+    assertEquals(3, engine.search(q).hits().size());
+    java.util.function.Predicate<String> notBobs = p -> !p.startsWith("/agents/bob/");
+    for (String query : List.of("limit:3 rotating the master key", "limit:3 text:master", "limit:3 semantic:master key")) {
+      List<String> seen = engine.search(SearchQuery.parse(query), notBobs).hits().stream()
+          .map(SearchEngine.Hit::path).toList();
+      assertEquals(List.of("/specs/keys.md"), seen, query);
+    }
+  }
+
+  @Test
   void waitsWhileTheDiskIsNearlyFullAndCatchesUpAfter() throws Exception {
     spare.set(SearchEngine.MIN_SPARE_BYTES - 1);
     write(2, "/specs/a.md", "the okapi grazes at dawn");
