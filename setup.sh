@@ -8,7 +8,7 @@ repo=$(cd "$(dirname "$0")" && pwd)
 mode=${1:-all}
 
 need_pkgs=()
-pkgs=(fuse3 libfuse2 rsync git sqlite3 python3 util-linux procps clang llvm libbpf-dev bpftool)
+pkgs=(fuse3 libfuse2 rsync git sqlite3 python3 util-linux procps clang llvm libbpf-dev bpftool lld wasi-libc libclang-rt-14-dev-wasm32)
 # the tests' search corpus is the Documentation of Debian's kernel source package (test-data/search)
 [ "$mode" = "--deps" ] && pkgs+=(linux-source-6.1 xz-utils)
 for p in "${pkgs[@]}"; do
