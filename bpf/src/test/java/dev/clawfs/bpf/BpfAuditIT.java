@@ -234,6 +234,9 @@ class BpfAuditIT {
 
   @Test
   void closeDetachesAndASecondStartWorks() throws Exception {
+    // other ClawFS processes on the machine (a mounted server) may have their own programs loaded:
+    // ours are the clawfs_ programs that appear with this start
+    java.util.Set<String> before = programIds();
     Recorder first = new Recorder();
     BpfAudit audit = BpfAudit.start(first);
     audit.watchUid(watchedUid);
@@ -241,6 +244,9 @@ class BpfAuditIT {
     assertNotNull(first.await(ev -> ev.pid() == pid && ev.kind() == BpfEvent.Kind.EXEC, 1000));
     assertTrue(audit.running());
     assertTrue(programsLoaded().contains("clawfs_exec"), "clawfs_exec not listed by bpftool: " + programsLoaded());
+    java.util.Set<String> ours = new java.util.HashSet<>(programIds());
+    ours.removeAll(before);
+    assertFalse(ours.isEmpty() && !programsLoaded().contains("bpftool unavailable"), "no new clawfs_ program ids");
     audit.close();
     audit.close(); // idempotent
     assertFalse(audit.running());
@@ -250,7 +256,7 @@ class BpfAuditIT {
     long afterClose = runAs(watchedUid, "/bin/true");
     Thread.sleep(300);
     assertEquals(seenBefore, first.all().size(), "events after close: " + first.all());
-    assertTrue(waitUntilUnloaded(), "programs still loaded after close: " + programsLoaded());
+    assertTrue(waitUntilUnloaded(ours), "programs still loaded after close: " + ours + " of " + programIds());
 
     Recorder second = new Recorder();
     try (BpfAudit again = BpfAudit.start(second)) {
@@ -378,13 +384,34 @@ class BpfAuditIT {
     }
   }
 
-  /** The kernel frees programs shortly after their last reference goes. */
-  private static boolean waitUntilUnloaded() throws InterruptedException {
-    if (programsLoaded().contains("bpftool unavailable")) {
-      return true;
+  /** Ids of the loaded clawfs_ programs, from bpftool ("498: tracing  name clawfs_exec ..."). */
+  private static java.util.Set<String> programIds() {
+    java.util.Set<String> ids = new java.util.HashSet<>();
+    try {
+      Process p = new ProcessBuilder("bpftool", "prog", "show").redirectErrorStream(true).start();
+      p.getOutputStream().close();
+      String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+      p.waitFor(10, TimeUnit.SECONDS);
+      for (String line : out.split("\n")) {
+        int colon = line.indexOf(':');
+        if (colon > 0 && line.contains(" name clawfs_") && line.substring(0, colon).chars().allMatch(Character::isDigit)) {
+          ids.add(line.substring(0, colon));
+        }
+      }
+    } catch (IOException e) {
+      // bpftool missing: callers treat an empty set as nothing to wait for
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
     }
+    return ids;
+  }
+
+  /** The kernel frees programs shortly after their last reference goes. */
+  private static boolean waitUntilUnloaded(java.util.Set<String> ours) throws InterruptedException {
     for (int i = 0; i < 40; i++) {
-      if (programsLoaded().isEmpty()) {
+      java.util.Set<String> loaded = programIds();
+      loaded.retainAll(ours);
+      if (loaded.isEmpty()) {
         return true;
       }
       Thread.sleep(50);
