@@ -68,8 +68,42 @@ public final class ClawFileSystem implements AutoCloseable {
   private final AtomicLong authFailures = new AtomicLong();
   private volatile boolean closed;
 
-  /** An open file: an inode, or the frozen content of a virtual file (and what is written to it). */
-  private record Handle(Inode inode, int flags, byte[] virtualContent, VirtualWrite written) {}
+  /**
+   * An open file: an inode, or the frozen content of a virtual file (and what is written to it),
+   * or a virtual stream and this descriptor's reader of it.
+   */
+  private record Handle(Inode inode, int flags, byte[] virtualContent, VirtualWrite written,
+      StreamSource stream, StreamSource.Reader reader, long ino, int perm) {
+    Handle(Inode inode, int flags) {
+      this(inode, flags, null, null, null, null, 0, 0);
+    }
+  }
+
+  /**
+   * How a read that would wait (on a virtual stream) learns that the caller gave up, and tells the
+   * server that its thread is about to wait.
+   */
+  public interface ReadWait {
+    ReadWait NONE = new ReadWait() {
+      @Override
+      public boolean interrupted() {
+        return false;
+      }
+
+      @Override
+      public void waiting() {}
+    };
+
+    /** True when the request was interrupted (the reader got a signal): the read ends with EINTR. */
+    boolean interrupted();
+
+    /** Called once before the read first waits, so the server can keep a thread free for others. */
+    void waiting();
+  }
+
+  /** How long one wait of a stream read lasts before it checks for interruption again. */
+  private static final long STREAM_WAIT_SLICE_MS = 200;
+  private static final int O_NONBLOCK = 04000;
 
   /** Bytes written to a writable virtual file through one descriptor, handed over at close. */
   private static final class VirtualWrite {
@@ -386,6 +420,20 @@ public final class ClawFileSystem implements AutoCloseable {
     return virtualTrees.get(parts.get(0)).resolve(rest, caller);
   }
 
+  /** The file creation and removal of the virtual directory holding {@code parts}' last name. */
+  private VirtualNode.Files virtualFiles(List<Name> parts, Caller caller) {
+    if (parts.size() < 2
+        || !(virtualNode(parts.subList(0, parts.size() - 1), caller) instanceof VirtualNode.Directory d)
+        || d.files() == null) {
+      throw new FsException(Errno.EACCES, "virtual files are read-only");
+    }
+    return d.files();
+  }
+
+  private static String lastName(List<Name> parts) {
+    return new String(parts.get(parts.size() - 1).rawBytes(), java.nio.charset.StandardCharsets.UTF_8);
+  }
+
   /** A stable inode number for a virtual path (with use_ino, tools such as find compare them). */
   private long virtualIno(List<Name> parts) {
     long h = 1125899906842597L;
@@ -453,8 +501,11 @@ public final class ClawFileSystem implements AutoCloseable {
 
   public Attr fgetattr(long fh) {
     Handle h = handle(fh);
+    if (h.stream() != null) {
+      return streamAttr(h.ino(), h.stream(), h.perm());
+    }
     if (h.inode() == null) {
-      return virtualFileAttr(virtualIno + 1, h.virtualContent().length, h.written() != null);
+      return virtualFileAttr(h.ino(), h.virtualContent().length, h.perm());
     }
     return attrOf(h.inode());
   }
@@ -480,13 +531,22 @@ public final class ClawFileSystem implements AutoCloseable {
       int size = l.target().getBytes(java.nio.charset.StandardCharsets.UTF_8).length;
       return new Attr(ino, Inode.S_IFLNK | 0777, 1, 0, 0, size, 0, t, t, t);
     }
+    if (node instanceof VirtualNode.Stream st) {
+      return streamAttr(ino, st.source(), st.perm());
+    }
     VirtualNode.File f = (VirtualNode.File) node;
-    return virtualFileAttr(ino, f.content().get().length, f.writer() != null);
+    return virtualFileAttr(ino, f.content().get().length, f.perm());
   }
 
-  private Attr virtualFileAttr(long ino, long size, boolean writable) {
+  private Attr virtualFileAttr(long ino, long size, int perm) {
     long t = now();
-    return new Attr(ino, Inode.S_IFREG | (writable ? 0644 : 0444), 1, 0, 0, size, 0, t, t, t);
+    return new Attr(ino, Inode.S_IFREG | (perm & 07777), 1, 0, 0, size, 0, t, t, t);
+  }
+
+  /** A stream looks like a log file being appended to: its size and mtime grow (tail -f polls them). */
+  private static Attr streamAttr(long ino, StreamSource source, int perm) {
+    long t = source.modifiedNanos();
+    return new Attr(ino, Inode.S_IFREG | (perm & 07777), 1, 0, 0, source.size(), 0, t, t, t);
   }
 
   public void chmod(byte[] path, int mode) {
@@ -726,6 +786,17 @@ public final class ClawFileSystem implements AutoCloseable {
 
   /** Creates a regular file (or fifo/socket node) and, for regular files, opens it. Returns the handle. */
   public long create(byte[] path, int mode, int flags, Caller caller) {
+    List<Name> parts = split(path);
+    if (isVirtual(parts)) {
+      VirtualNode.File f = virtualFiles(parts, caller).create(lastName(parts), caller);
+      if (f == null || f.writer() == null) {
+        throw new FsException(Errno.EIO, "a created virtual file must be writable");
+      }
+      long fh = nextHandle.getAndIncrement();
+      handles.put(fh, new Handle(null, flags, new byte[0], new VirtualWrite(f.writer(), caller), null, null,
+          virtualIno(parts), f.perm()));
+      return fh;
+    }
     Inode n = makeNode(path, Inode.S_IFREG | (mode & 07777), caller, null);
     return openHandle(n, flags);
   }
@@ -785,9 +856,14 @@ public final class ClawFileSystem implements AutoCloseable {
   }
 
   public byte[] readlink(byte[] path) {
+    return readlink(path, Caller.ROOT);
+  }
+
+  /** readlink(2); a virtual tree may answer differently per caller (search hits it may read). */
+  public byte[] readlink(byte[] path, Caller caller) {
     List<Name> parts = split(path);
     if (isVirtual(parts)) {
-      if (!(virtualNode(parts, Caller.ROOT) instanceof VirtualNode.Link l)) {
+      if (!(virtualNode(parts, caller) instanceof VirtualNode.Link l)) {
         throw new FsException(Errno.EINVAL, "not a symbolic link");
       }
       return l.target().getBytes(java.nio.charset.StandardCharsets.UTF_8);
@@ -848,7 +924,15 @@ public final class ClawFileSystem implements AutoCloseable {
   }
 
   public void unlink(byte[] path) {
+    unlink(path, Caller.ROOT);
+  }
+
+  public void unlink(byte[] path, Caller caller) {
     List<Name> parts = split(path);
+    if (isVirtual(parts)) {
+      virtualFiles(parts, caller).remove(lastName(parts), caller);
+      return;
+    }
     tree.writeLock().lock();
     try {
       Target t = target(parts);
@@ -1174,6 +1258,15 @@ public final class ClawFileSystem implements AutoCloseable {
       if (node instanceof VirtualNode.Directory) {
         throw new FsException(Errno.EISDIR, "is a directory");
       }
+      if (node instanceof VirtualNode.Stream st) {
+        if ((flags & O_ACCMODE) != 0) {
+          throw new FsException(Errno.EACCES, "a virtual stream is read-only");
+        }
+        StreamSource.Reader reader = st.source().open(caller);
+        long fh = nextHandle.getAndIncrement();
+        handles.put(fh, new Handle(null, flags, null, null, st.source(), reader, virtualIno(parts), st.perm()));
+        return fh;
+      }
       if (!(node instanceof VirtualNode.File f)) {
         throw new FsException(Errno.ELOOP, "a virtual link is not opened itself");
       }
@@ -1186,7 +1279,7 @@ public final class ClawFileSystem implements AutoCloseable {
       }
       byte[] content = (flags & O_ACCMODE) == O_WRONLY ? new byte[0] : f.content().get();
       long fh = nextHandle.getAndIncrement();
-      handles.put(fh, new Handle(null, flags, content, written));
+      handles.put(fh, new Handle(null, flags, content, written, null, null, virtualIno(parts), f.perm()));
       return fh;
     }
     Inode n = resolve(path);
@@ -1213,7 +1306,7 @@ public final class ClawFileSystem implements AutoCloseable {
       n.lock.writeLock().unlock();
     }
     long fh = nextHandle.getAndIncrement();
-    handles.put(fh, new Handle(n, flags, null, null));
+    handles.put(fh, new Handle(n, flags));
     return fh;
   }
 
@@ -1227,7 +1320,9 @@ public final class ClawFileSystem implements AutoCloseable {
 
   public void release(long fh) {
     Handle h = handles.remove(fh);
-    if (h != null && h.inode() != null) {
+    if (h != null && h.reader() != null) {
+      h.reader().close();
+    } else if (h != null && h.inode() != null) {
       release(h.inode());
     } else if (h != null && h.written() != null) {
       try {
@@ -1416,7 +1511,18 @@ public final class ClawFileSystem implements AutoCloseable {
   }
 
   public int read(long fh, long offset, byte[] dst, int len) {
+    return read(fh, offset, dst, len, 0, ReadWait.NONE);
+  }
+
+  /**
+   * A read; {@code flags} are the descriptor's current flags (O_NONBLOCK matters for streams) and
+   * {@code wait} is asked while a stream read waits for data.
+   */
+  public int read(long fh, long offset, byte[] dst, int len, int flags, ReadWait wait) {
     Handle h = handle(fh);
+    if (h.reader() != null) {
+      return readStream(h.reader(), offset, dst, len, (flags & O_NONBLOCK) != 0, wait);
+    }
     if (h.inode() == null) {
       byte[] c = h.virtualContent();
       if (offset >= c.length) {
@@ -1528,6 +1634,32 @@ public final class ClawFileSystem implements AutoCloseable {
       }
     }
     return n.content;
+  }
+
+  /** A stream read: data at once, else EAGAIN (non-blocking), else wait until data, EOF or a signal. */
+  private static int readStream(StreamSource.Reader r, long offset, byte[] dst, int len, boolean nonBlocking, ReadWait wait) {
+    boolean told = false;
+    try {
+      while (true) {
+        int n = r.read(offset, dst, len, nonBlocking ? 0 : STREAM_WAIT_SLICE_MS);
+        if (n != 0) {
+          return Math.max(n, 0);
+        }
+        if (nonBlocking) {
+          throw new FsException(Errno.EAGAIN, "no new data yet");
+        }
+        if (wait.interrupted()) {
+          throw new FsException(Errno.EINTR, "interrupted");
+        }
+        if (!told) {
+          told = true;
+          wait.waiting();
+        }
+      }
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new FsException(Errno.EINTR, "interrupted");
+    }
   }
 
   public int write(long fh, long offset, byte[] src, int len) {

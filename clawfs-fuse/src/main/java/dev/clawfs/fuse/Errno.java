@@ -4,6 +4,7 @@ package dev.clawfs.fuse;
 public final class Errno {
   public static final int EPERM = 1;
   public static final int ENOENT = 2;
+  public static final int EINTR = 4;
   public static final int EIO = 5;
   public static final int EBADF = 9;
   public static final int EAGAIN = 11;
@@ -25,6 +26,24 @@ public final class Errno {
   public static final int ELOOP = 40;
   public static final int ENODATA = 61;
   public static final int ENOTSUP = 95;
+
+  private static final String[] NAMES = new String[96];
+
+  static {
+    for (java.lang.reflect.Field f : Errno.class.getFields()) {
+      try {
+        NAMES[f.getInt(null)] = f.getName();
+      } catch (IllegalAccessException e) {
+        throw new IllegalStateException(e);
+      }
+    }
+  }
+
+  /** The symbolic name of an errno ("EACCES"), or "errno N" for one not listed here. */
+  public static String name(int errno) {
+    String n = errno >= 0 && errno < NAMES.length ? NAMES[errno] : null;
+    return n != null ? n : "errno " + errno;
+  }
 
   private Errno() {}
 }

@@ -26,18 +26,41 @@ import ru.serce.jnrfuse.struct.Timespec;
  * The thin binding between libfuse2 (through jnr-fuse) and {@link ClawFileSystem}. It converts
  * structs and paths and maps every failure to an errno in one place ({@link #call}); nothing is
  * ever thrown into a native callback. Operations ClawFS does not offer answer ENOSYS.
+ *
+ * <p>Every operation on a path is first put to the {@link AccessGate} (a denial is EACCES and
+ * the file system is not touched), and reported to the {@link OpListener} when it completed.
+ * Operations on an open descriptor (read, write, flush, fsync, release, fgetattr, ftruncate,
+ * readdir's continuation) were decided when it was opened and are not reported one by one.
  */
 public final class FuseAdapter extends FuseStubFS {
   private static final System.Logger LOG = System.getLogger("clawfs.fuse");
   /** Offset of the bitfield word (direct_io, keep_cache, ...) in libfuse2's struct fuse_file_info on x86_64. */
   private static final int FI_BITS_OFFSET = 20;
 
+  private static final int O_ACCMODE = 3;
+  private static final int O_WRONLY = 1;
+  private static final int O_RDWR = 2;
+  private static final int O_TRUNC = 01000;
+
   private final ClawFileSystem fs;
+  private final AccessGate gate;
+  private final OpListener listener;
+  private final boolean auditing;
   private final Charset charset = Charset.defaultCharset();
+  private final boolean asciiCompatible = isAsciiCompatible(charset);
   private final CountDownLatch destroyed = new CountDownLatch(1);
+  private volatile FuseLoop loop;
 
   public FuseAdapter(ClawFileSystem fs) {
+    this(fs, AccessGate.ALLOW_ALL, OpListener.NONE);
+  }
+
+  /** An adapter that asks {@code gate} before every operation and tells {@code listener} after. */
+  public FuseAdapter(ClawFileSystem fs, AccessGate gate, OpListener listener) {
     this.fs = fs;
+    this.gate = gate;
+    this.listener = listener;
+    this.auditing = listener != OpListener.NONE;
     // nullpath_ok: read/write/fgetattr/release on unlinked-but-open files work by handle (hard_remove);
     // utime_omit_ok: utimens gets UTIME_NOW / UTIME_OMIT as the caller passed them.
     Pointer ops = Struct.getMemory(fuseOperations);
@@ -92,8 +115,9 @@ public final class FuseAdapter extends FuseStubFS {
     java.util.concurrent.CompletableFuture<Void> done = new java.util.concurrent.CompletableFuture<>();
     Thread t = new Thread(() -> {
       try {
-        FuseLoop loop = FuseLoop.start(Struct.getMemory(fuseOperations), Struct.size(fuseOperations), mountpoint, options, threads);
-        loop.awaitAndTeardown();
+        FuseLoop l = FuseLoop.start(Struct.getMemory(fuseOperations), Struct.size(fuseOperations), mountpoint, options, threads);
+        loop = l;
+        l.awaitAndTeardown();
         done.complete(null);
       } catch (Throwable e) {
         done.completeExceptionally(e);
@@ -119,18 +143,126 @@ public final class FuseAdapter extends FuseStubFS {
   private static int call(String op, IntSupplier body) {
     try {
       return body.getAsInt();
-    } catch (FsException e) {
+    } catch (Throwable e) {
+      return errnoOf(op, e);
+    }
+  }
+
+  private static int errnoOf(String op, Throwable t) {
+    if (t instanceof FsException e) {
       if (e.errno() == Errno.EIO) {
         LOG.log(Level.ERROR, "{0}: {1}", op, e.getMessage());
       }
       return -e.errno();
-    } catch (OutOfMemoryError e) {
+    } else if (t instanceof Denied) {
+      return -Errno.EACCES;
+    } else if (t instanceof OutOfMemoryError) {
       LOG.log(Level.ERROR, "{0}: out of memory", op);
       return -Errno.ENOSPC;
-    } catch (Throwable e) {
-      LOG.log(Level.ERROR, op + " failed", e);
-      return -Errno.EIO;
     }
+    LOG.log(Level.ERROR, op + " failed", t);
+    return -Errno.EIO;
+  }
+
+  /** An operation on paths, given its caller. */
+  @FunctionalInterface
+  private interface Body {
+    int run(Caller c);
+  }
+
+  /** The gate said no: carries what denied it to the report; never leaves the adapter. */
+  private static final class Denied extends RuntimeException {
+    private static final long serialVersionUID = 1L;
+    final String by;
+
+    Denied(String by) {
+      super(by, null, false, false);
+      this.by = by;
+    }
+  }
+
+  /**
+   * Runs an operation on {@code path} (and {@code path2}) for the calling process, maps its failure
+   * to an errno, and reports it to the listener.
+   */
+  private int op(String op, String path, String path2, int flags, Body body) {
+    long t0 = System.nanoTime();
+    Caller c = caller();
+    int r;
+    String deniedBy = null;
+    try {
+      r = body.run(c);
+    } catch (Denied d) {
+      r = -Errno.EACCES;
+      deniedBy = d.by;
+    } catch (Throwable e) {
+      r = errnoOf(op, e);
+    }
+    if (auditing) {
+      try {
+        listener.completed(new OpEvent(System.currentTimeMillis(), op, gatePath(path), gatePath(path2),
+            r < 0 ? -r : 0, c.uid(), c.gid(), c.pid(), flags, System.nanoTime() - t0, deniedBy));
+      } catch (RuntimeException e) {
+        LOG.log(Level.WARNING, "audit listener failed: {0}", e.toString());
+      }
+    }
+    return r;
+  }
+
+  private void check(Caller c, Access access, String path) {
+    String by = gate.denial(c, access, gatePath(path));
+    if (by != null) {
+      throw new Denied(by);
+    }
+  }
+
+  private void checkVisible(Caller c, String path) {
+    String by = gate.invisibility(c, gatePath(path));
+    if (by != null) {
+      throw new Denied(by);
+    }
+  }
+
+  /**
+   * A FUSE path as the gate and the listener see it: decoded as UTF-8. The launcher decodes names
+   * as ISO-8859-1 (one char per byte) so that any byte survives; an ASCII path is the same string
+   * either way, so only paths with other bytes are converted.
+   */
+  private String gatePath(String path) {
+    if (path == null) {
+      return null;
+    }
+    for (int i = 0; i < path.length(); i++) {
+      if (path.charAt(i) >= 0x80 || !asciiCompatible) {
+        return new String(path.getBytes(charset), java.nio.charset.StandardCharsets.UTF_8);
+      }
+    }
+    return path;
+  }
+
+  private static boolean isAsciiCompatible(Charset cs) {
+    byte[] b = "azAZ09/._-".getBytes(cs);
+    return b.length == 10 && new String(b, java.nio.charset.StandardCharsets.US_ASCII).equals("azAZ09/._-");
+  }
+
+  /** The actions an open with these flags needs, READ and/or WRITE. */
+  private void checkOpen(Caller c, String path, int flags) {
+    int mode = flags & O_ACCMODE;
+    if (mode != O_WRONLY) {
+      check(c, Access.READ, path);
+    }
+    if (mode == O_WRONLY || mode == O_RDWR || (flags & O_TRUNC) != 0) {
+      check(c, Access.WRITE, path);
+    }
+  }
+
+  /**
+   * Attributes in the user and trusted namespaces are content and need READ (WRITE to change);
+   * security.* and system.* (ACLs, capabilities, SELinux labels) are metadata that ls and cp probe
+   * on every file, so looking at them needs only what stat needs.
+   */
+  private static boolean isContentXattr(String name) {
+    return name == null || !(name.startsWith("security.") || name.startsWith("system."));
   }
 
   private static void fill(FileStat st, Attr a) {
@@ -152,8 +284,9 @@ public final class FuseAdapter extends FuseStubFS {
 
   @Override
   public int getattr(String path, FileStat stat) {
-    return call("getattr", () -> {
-      fill(stat, fs.getattr(bytes(path), caller()));
+    return op("getattr", path, null, 0, c -> {
+      checkVisible(c, path);
+      fill(stat, fs.getattr(bytes(path), c));
       return 0;
     });
   }
@@ -168,8 +301,9 @@ public final class FuseAdapter extends FuseStubFS {
 
   @Override
   public int readlink(String path, Pointer buf, @size_t long size) {
-    return call("readlink", () -> {
-      byte[] t = fs.readlink(bytes(path));
+    return op("readlink", path, null, 0, c -> {
+      check(c, Access.READ, path);
+      byte[] t = fs.readlink(bytes(path), c);
       int n = (int) Math.min(t.length, size - 1);
       buf.put(0, t, 0, n);
       buf.putByte(n, (byte) 0);
@@ -179,31 +313,35 @@ public final class FuseAdapter extends FuseStubFS {
 
   @Override
   public int mknod(String path, @mode_t long mode, @dev_t long rdev) {
-    return call("mknod", () -> {
-      fs.mknod(bytes(path), (int) mode, caller());
+    return op("mknod", path, null, 0, c -> {
+      check(c, Access.CREATE, path);
+      fs.mknod(bytes(path), (int) mode, c);
       return 0;
     });
   }
 
   @Override
   public int mkdir(String path, @mode_t long mode) {
-    return call("mkdir", () -> {
-      fs.mkdir(bytes(path), (int) mode, caller());
+    return op("mkdir", path, null, 0, c -> {
+      check(c, Access.CREATE, path);
+      fs.mkdir(bytes(path), (int) mode, c);
       return 0;
     });
   }
 
   @Override
   public int unlink(String path) {
-    return call("unlink", () -> {
-      fs.unlink(bytes(path));
+    return op("unlink", path, null, 0, c -> {
+      check(c, Access.DELETE, path);
+      fs.unlink(bytes(path), c);
       return 0;
     });
   }
 
   @Override
   public int rmdir(String path) {
-    return call("rmdir", () -> {
+    return op("rmdir", path, null, 0, c -> {
+      check(c, Access.DELETE, path);
       fs.rmdir(bytes(path));
       return 0;
     });
@@ -211,15 +349,19 @@ public final class FuseAdapter extends FuseStubFS {
 
   @Override
   public int symlink(String oldpath, String newpath) {
-    return call("symlink", () -> {
-      fs.symlink(bytes(oldpath), bytes(newpath), caller());
+    // the event's path is the new link, path2 its target (a string, not checked: it names nothing yet)
+    return op("symlink", newpath, oldpath, 0, c -> {
+      check(c, Access.CREATE, newpath);
+      fs.symlink(bytes(oldpath), bytes(newpath), c);
       return 0;
     });
   }
 
   @Override
   public int rename(String oldpath, String newpath) {
-    return call("rename", () -> {
+    return op("rename", oldpath, newpath, 0, c -> {
+      check(c, Access.DELETE, oldpath);
+      check(c, Access.CREATE, newpath);
       fs.rename(bytes(oldpath), bytes(newpath));
       return 0;
     });
@@ -227,7 +369,10 @@ public final class FuseAdapter extends FuseStubFS {
 
   @Override
   public int link(String oldpath, String newpath) {
-    return call("link", () -> {
+    return op("link", oldpath, newpath, 0, c -> {
+      // a second name must not turn a path the caller may only read into one it may write
+      check(c, Access.WRITE, oldpath);
+      check(c, Access.CREATE, newpath);
       fs.link(bytes(oldpath), bytes(newpath));
       return 0;
     });
@@ -235,7 +380,8 @@ public final class FuseAdapter extends FuseStubFS {
 
   @Override
   public int chmod(String path, @mode_t long mode) {
-    return call("chmod", () -> {
+    return op("chmod", path, null, 0, c -> {
+      check(c, Access.WRITE, path);
       fs.chmod(bytes(path), (int) mode);
       return 0;
     });
@@ -243,7 +389,8 @@ public final class FuseAdapter extends FuseStubFS {
 
   @Override
   public int chown(String path, @uid_t long uid, @gid_t long gid) {
-    return call("chown", () -> {
+    return op("chown", path, null, 0, c -> {
+      check(c, Access.WRITE, path);
       fs.chown(bytes(path), uid, gid);
       return 0;
     });
@@ -251,7 +398,8 @@ public final class FuseAdapter extends FuseStubFS {
 
   @Override
   public int truncate(String path, @off_t long size) {
-    return call("truncate", () -> {
+    return op("truncate", path, null, 0, c -> {
+      check(c, Access.WRITE, path);
       fs.truncate(bytes(path), size);
       return 0;
     });
@@ -267,8 +415,10 @@ public final class FuseAdapter extends FuseStubFS {
 
   @Override
   public int open(String path, FuseFileInfo fi) {
-    return call("open", () -> {
-      long fh = fs.open(bytes(path), fi.flags.get(), caller());
+    int flags = fi.flags.get();
+    return op("open", path, null, flags, c -> {
+      checkOpen(c, path, flags);
+      long fh = fs.open(bytes(path), flags, c);
       fi.fh.set(fh);
       Pointer mem = Struct.getMemory(fi);
       int bits = mem.getByte(FI_BITS_OFFSET);
@@ -289,8 +439,15 @@ public final class FuseAdapter extends FuseStubFS {
 
   @Override
   public int create(String path, @mode_t long mode, FuseFileInfo fi) {
-    return call("create", () -> {
-      fi.fh.set(fs.create(bytes(path), (int) mode, fi.flags.get(), caller()));
+    int flags = fi.flags.get();
+    return op("create", path, null, flags, c -> {
+      check(c, Access.CREATE, path);
+      long fh = fs.create(bytes(path), (int) mode, flags, c);
+      fi.fh.set(fh);
+      if (fs.isVirtualHandle(fh)) {
+        Pointer mem = Struct.getMemory(fi);
+        mem.putByte(FI_BITS_OFFSET, (byte) (mem.getByte(FI_BITS_OFFSET) | 1));
+      }
       return 0;
     });
   }
@@ -306,11 +463,28 @@ public final class FuseAdapter extends FuseStubFS {
     return b;
   }
 
+  /** What a stream read that waits asks of the loop: was the caller interrupted, keep a thread free. */
+  private final ClawFileSystem.ReadWait streamWait = new ClawFileSystem.ReadWait() {
+    @Override
+    public boolean interrupted() {
+      FuseLoop l = loop;
+      return l != null && l.interrupted();
+    }
+
+    @Override
+    public void waiting() {
+      FuseLoop l = loop;
+      if (l != null) {
+        l.keepOneFree();
+      }
+    }
+  };
+
   @Override
   public int read(String path, Pointer buf, @size_t long size, @off_t long offset, FuseFileInfo fi) {
     return call("read", () -> {
       byte[] b = ioBuffer(size);
-      int n = fs.read(fi.fh.get(), offset, b, (int) size);
+      int n = fs.read(fi.fh.get(), offset, b, (int) size, fi.flags.get(), streamWait);
       buf.put(0, b, 0, n);
       return n;
     });
@@ -327,7 +501,8 @@ public final class FuseAdapter extends FuseStubFS {
 
   @Override
   public int statfs(String path, Statvfs stbuf) {
-    return call("statfs", () -> {
+    return op("statfs", path, null, 0, c -> {
+      checkVisible(c, path);
       StatFs s = fs.statfs();
       stbuf.f_bsize.set(s.blockSize());
       stbuf.f_frsize.set(s.blockSize());
@@ -378,7 +553,8 @@ public final class FuseAdapter extends FuseStubFS {
 
   @Override
   public int setxattr(String path, String name, Pointer value, @size_t long size, int flags) {
-    return call("setxattr", () -> {
+    return op("setxattr", path, null, 0, c -> {
+      check(c, Access.WRITE, path);
       byte[] v = new byte[(int) size];
       value.get(0, v, 0, v.length);
       fs.setxattr(bytes(path), name, v, flags);
@@ -388,7 +564,12 @@ public final class FuseAdapter extends FuseStubFS {
 
   @Override
   public int getxattr(String path, String name, Pointer value, @size_t long size) {
-    return call("getxattr", () -> {
+    return op("getxattr", path, null, 0, c -> {
+      if (isContentXattr(name)) {
+        check(c, Access.READ, path);
+      } else {
+        checkVisible(c, path);
+      }
       byte[] v = fs.getxattr(bytes(path), name);
       if (size == 0) {
         return v.length;
@@ -403,7 +584,8 @@ public final class FuseAdapter extends FuseStubFS {
 
   @Override
   public int listxattr(String path, Pointer list, @size_t long size) {
-    return call("listxattr", () -> {
+    return op("listxattr", path, null, 0, c -> {
+      checkVisible(c, path); // names only: metadata, like stat
       List<String> names = fs.listxattr(bytes(path));
       ByteBuffer out = ByteBuffer.allocate(names.stream().mapToInt(n -> n.getBytes(charset).length + 1).sum());
       for (String n : names) {
@@ -422,7 +604,8 @@ public final class FuseAdapter extends FuseStubFS {
 
   @Override
   public int removexattr(String path, String name) {
-    return call("removexattr", () -> {
+    return op("removexattr", path, null, 0, c -> {
+      check(c, Access.WRITE, path);
       fs.removexattr(bytes(path), name);
       return 0;
     });
@@ -430,8 +613,9 @@ public final class FuseAdapter extends FuseStubFS {
 
   @Override
   public int opendir(String path, FuseFileInfo fi) {
-    return call("opendir", () -> {
-      Attr a = fs.getattr(bytes(path));
+    return op("opendir", path, null, 0, c -> {
+      check(c, Access.LIST, path);
+      Attr a = fs.getattr(bytes(path), c);
       if ((a.mode() & Inode.S_IFMT) != Inode.S_IFDIR) {
         return -Errno.ENOTDIR;
       }
@@ -442,7 +626,9 @@ public final class FuseAdapter extends FuseStubFS {
   @Override
   public int readdir(String path, Pointer buf, FuseFillDir filter, @off_t long offset, FuseFileInfo fi) {
     return call("readdir", () -> {
-      List<ClawFileSystem.DirEntry> entries = fs.readdir(bytes(path), caller());
+      Caller c = caller();
+      check(c, Access.LIST, path); // decided at opendir; asked again in case the policy changed
+      List<ClawFileSystem.DirEntry> entries = fs.readdir(bytes(path), c);
       filter.apply(buf, cString(new byte[] {'.'}), null, 0);
       filter.apply(buf, cString(new byte[] {'.', '.'}), null, 0);
       for (ClawFileSystem.DirEntry e : entries) {
@@ -467,7 +653,8 @@ public final class FuseAdapter extends FuseStubFS {
 
   @Override
   public int access(String path, int mask) {
-    return call("access", () -> {
+    return op("access", path, null, 0, c -> {
+      checkVisible(c, path);
       fs.access(bytes(path), mask);
       return 0;
     });
@@ -475,7 +662,8 @@ public final class FuseAdapter extends FuseStubFS {
 
   @Override
   public int utimens(String path, Timespec[] timespec) {
-    return call("utimens", () -> {
+    return op("utimens", path, null, 0, c -> {
+      check(c, Access.WRITE, path);
       fs.utimens(bytes(path), timespec[0].tv_sec.get(), timespec[0].tv_nsec.longValue(),
           timespec[1].tv_sec.get(), timespec[1].tv_nsec.longValue());
       return 0;

@@ -4,7 +4,6 @@ import java.lang.System.Logger.Level;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.CountDownLatch;
 import jnr.ffi.LibraryLoader;
 import jnr.ffi.Memory;
 import jnr.ffi.Pointer;
@@ -23,6 +22,10 @@ import jnr.ffi.types.size_t;
  * several hundred microseconds each. Threads that Java started are attached for good, so
  * callbacks on them cost a plain JNI upcall. Each pool thread does what a libfuse worker does:
  * {@code fuse_chan_recv} on the shared /dev/fuse channel, then {@code fuse_session_process}.
+ *
+ * <p>A request may wait for a long time (a read of a virtual stream waits for new events): before
+ * it waits, {@link #keepOneFree()} starts another worker when none is idle, up to {@link
+ * #MAX_THREADS}, so waiting readers never starve the mount.
  */
 final class FuseLoop {
   private static final System.Logger LOG = System.getLogger("clawfs.fuse");
@@ -51,7 +54,13 @@ final class FuseLoop {
     int fuse_session_exited(Pointer se);
 
     void fuse_session_exit(Pointer se);
+
+    /** Whether the request the calling thread is processing was interrupted (libfuse 2.9). */
+    int fuse_interrupted();
   }
+
+  /** Most worker threads there will ever be (each waiting stream reader holds one). */
+  static final int MAX_THREADS = 64;
 
   private final Lib lib;
   private final Pointer fuse;
@@ -59,8 +68,11 @@ final class FuseLoop {
   private final Pointer session;
   private final Pointer channel;
   private final long bufSize;
-  private final CountDownLatch workersDone;
   private final List<Thread> workers = new ArrayList<>();
+  private final Object lock = new Object();
+  /** Guarded by lock: workers started and not yet returned, and those waiting for a request. */
+  private int alive;
+  private int idle;
 
   private FuseLoop(Lib lib, Pointer fuse, Pointer mountpointC, int threads) {
     this.lib = lib;
@@ -69,12 +81,37 @@ final class FuseLoop {
     this.session = lib.fuse_get_session(fuse);
     this.channel = lib.fuse_session_next_chan(session, null);
     this.bufSize = lib.fuse_chan_bufsize(channel);
-    this.workersDone = new CountDownLatch(threads);
     for (int i = 0; i < threads; i++) {
-      Thread t = new Thread(this::work, "clawfs-fuse-" + i);
-      t.setDaemon(true);
-      workers.add(t);
+      workers.add(newWorker(i));
     }
+    alive = threads;
+  }
+
+  private Thread newWorker(int i) {
+    Thread t = new Thread(this::work, "clawfs-fuse-" + i);
+    t.setDaemon(true);
+    return t;
+  }
+
+  /**
+   * Called by a request that is about to wait for long: starts one more worker when no other is
+   * idle, so other callers keep being served.
+   */
+  void keepOneFree() {
+    Thread t;
+    synchronized (lock) {
+      if (idle > 0 || alive >= MAX_THREADS || lib.fuse_session_exited(session) != 0) {
+        return;
+      }
+      t = newWorker(alive);
+      alive++;
+    }
+    t.start();
+  }
+
+  /** Whether the request the calling worker is processing was interrupted by the caller. */
+  boolean interrupted() {
+    return lib.fuse_interrupted() != 0;
   }
 
   /**
@@ -104,7 +141,17 @@ final class FuseLoop {
     try {
       while (lib.fuse_session_exited(session) == 0) {
         PointerByReference ch = new PointerByReference(channel);
-        int res = lib.fuse_chan_recv(ch, buf, bufSize);
+        synchronized (lock) {
+          idle++;
+        }
+        int res;
+        try {
+          res = lib.fuse_chan_recv(ch, buf, bufSize);
+        } finally {
+          synchronized (lock) {
+            idle--;
+          }
+        }
         if (res == -EINTR || res == -EAGAIN || res == -ENOENT) {
           continue; // interrupted, or a request the kernel withdrew
         }
@@ -122,13 +169,20 @@ final class FuseLoop {
       LOG.log(Level.ERROR, "FUSE worker failed", e);
       lib.fuse_session_exit(session);
     } finally {
-      workersDone.countDown();
+      synchronized (lock) {
+        alive--;
+        lock.notifyAll();
+      }
     }
   }
 
   /** Blocks until the mount is gone and every worker has returned, then unmounts and destroys. */
   void awaitAndTeardown() throws InterruptedException {
-    workersDone.await();
+    synchronized (lock) {
+      while (alive > 0) {
+        lock.wait();
+      }
+    }
     // fuse_teardown unmounts (a no-op when already unmounted) and calls the destroy operation
     lib.fuse_teardown(fuse, mountpointC);
   }

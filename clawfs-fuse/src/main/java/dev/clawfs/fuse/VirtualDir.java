@@ -24,6 +24,16 @@ public final class VirtualDir implements VirtualTree {
     return add(name, new VirtualNode.File(content, writer));
   }
 
+  /** Adds a file with the given permission bits (see {@link VirtualNode.File}). */
+  public VirtualDir file(String name, Supplier<byte[]> content, VirtualNode.WriteHandler writer, int perm) {
+    return add(name, new VirtualNode.File(content, writer, perm));
+  }
+
+  /** Adds a stream (see {@link VirtualNode.Stream}). */
+  public VirtualDir stream(String name, StreamSource source, int perm) {
+    return add(name, new VirtualNode.Stream(source, perm));
+  }
+
   /** The child directory of that name, created empty if absent. */
   public VirtualDir dir(String name) {
     VirtualTree t = children.computeIfAbsent(name, k -> new VirtualDir());

@@ -39,6 +39,8 @@ import picocli.CommandLine.Parameters;
       ClawfsCli.Status.class,
       ClawfsCli.Search.class,
       ClawfsCli.Reindex.class,
+      AgentCommand.class,
+      AuditCommand.class,
       Server.class
     })
 public final class ClawfsCli implements Callable<Integer> {
@@ -129,6 +131,17 @@ public final class ClawfsCli implements Callable<Integer> {
         out.add("--no-search");
       }
       return out;
+    }
+  }
+
+  /** How much audit history the server keeps; passed from mount to the server it starts. */
+  static final class AuditOptions {
+    @Option(names = "--audit-history-mib", paramLabel = "MIB",
+        description = "Audit history kept sealed in the vault, in MiB (default ${DEFAULT-VALUE}; 0 keeps none).")
+    long historyMiB = 64;
+
+    List<String> asArguments() {
+      return List.of("--audit-history-mib", Long.toString(historyMiB));
     }
   }
 
@@ -253,6 +266,9 @@ public final class ClawfsCli implements Callable<Integer> {
     @CommandLine.Mixin
     SearchOptions search;
 
+    @CommandLine.Mixin
+    AuditOptions audit;
+
     @Option(names = {"-o", "--options"}, paramLabel = "OPTS", description = "Extra FUSE options, comma separated.")
     String fuseOptions;
 
@@ -267,7 +283,7 @@ public final class ClawfsCli implements Callable<Integer> {
       Mounts.prepareMountpoint(m);
       char[] p = pass.read(false);
       if (foreground) {
-        return Server.serve(v, m, p, fuseOptions, commitIntervalMs, search, null);
+        return Server.serve(v, m, p, fuseOptions, commitIntervalMs, search, audit, null);
       }
       return spawn(v, m, p);
     }
@@ -301,6 +317,7 @@ public final class ClawfsCli implements Callable<Integer> {
         cmd.add(fuseOptions);
       }
       cmd.addAll(search.asArguments());
+      cmd.addAll(audit.asArguments());
       ProcessBuilder pb = new ProcessBuilder(cmd);
       pb.redirectError(ProcessBuilder.Redirect.appendTo(log.toFile()));
       Process proc = pb.start();

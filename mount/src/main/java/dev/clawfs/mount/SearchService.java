@@ -32,6 +32,10 @@ import java.util.Map;
  * ("1-keys.md -> ../../specs/keys.md"), with {@code .results.json} beside them; a query the
  * index cannot run lists one entry whose name is the error. {@code /clawfs/system/index/status}
  * shows the indexer, and root writes "reindex" to {@code /clawfs/system/index/control}.
+ *
+ * <p>Each caller sees only the hits it could open itself ({@link #filterBy}): a file the policy
+ * or the Unix modes keep from it neither shows nor takes a place among its hits, and its
+ * passages never reach it. Results are cached per query and caller.
  */
 final class SearchService implements AutoCloseable {
   static final String RESULTS = ".results.json";
@@ -49,6 +53,27 @@ final class SearchService implements AutoCloseable {
   };
 
   private record Cached(long generation, long atNanos, SearchEngine.Results results, String error) {}
+
+  /** Whether a caller may read a file, by its path in the mount. */
+  @FunctionalInterface
+  interface Readable {
+    boolean test(Caller caller, String path);
+  }
+
+  private volatile Readable readable = (c, p) -> true;
+
+  /** From now on each caller's hits are only the files {@code r} lets it read (root sees all). */
+  void filterBy(Readable r) {
+    readable = r;
+    forget();
+  }
+
+  /** Who may read what changed (policies, agents): cached results are not reused. */
+  void forget() {
+    synchronized (cache) {
+      cache.clear();
+    }
+  }
 
   private SearchService(SearchEngine engine) {
     this.engine = engine;
@@ -138,17 +163,17 @@ final class SearchService implements AutoCloseable {
       List<String> rest = path.subList(q + 1, path.size());
       int depth = q + 2; // search/ plus the query's components
       if (rest.isEmpty()) {
-        return new VirtualNode.Directory(() -> listing(query));
+        return new VirtualNode.Directory(() -> listing(query, caller));
       }
       if (rest.size() > 1) {
         throw new FsException(Errno.ENOENT, "no such entry");
       }
-      return entry(query, rest.get(0), depth);
+      return entry(query, rest.get(0), depth, caller);
     };
   }
 
-  private List<VirtualNode.Entry> listing(String query) {
-    Cached c = run(query);
+  private List<VirtualNode.Entry> listing(String query, Caller caller) {
+    Cached c = run(query, caller);
     List<VirtualNode.Entry> out = new ArrayList<>();
     if (c.error() != null) {
       out.add(new VirtualNode.Entry(errorName(c.error()), VirtualNode.Kind.FILE));
@@ -164,8 +189,8 @@ final class SearchService implements AutoCloseable {
     return out;
   }
 
-  private VirtualNode entry(String query, String name, int depth) {
-    Cached c = run(query);
+  private VirtualNode entry(String query, String name, int depth, Caller caller) {
+    Cached c = run(query, caller);
     if (name.equals(RESULTS)) {
       return VirtualNode.File.readOnly(() -> resultsJson(query, c));
     }
@@ -185,26 +210,31 @@ final class SearchService implements AutoCloseable {
     throw new FsException(Errno.ENOENT, "no such hit");
   }
 
-  /** Runs the query, or reuses its result while the index has not changed. */
-  private Cached run(String query) {
+  /** Runs the query for a caller, or reuses its result while the index has not changed. */
+  private Cached run(String query, Caller caller) {
     long now = System.nanoTime();
     long gen = engine.generation();
+    boolean all = caller.uid() == 0;
+    String key = all ? query : query + '\0' + Integer.toUnsignedString(caller.uid()) + ':'
+        + Integer.toUnsignedString(caller.gid());
     synchronized (cache) {
-      Cached c = cache.get(query);
+      Cached c = cache.get(key);
       if (c != null && (c.generation() == gen || now - c.atNanos() < REUSE_NANOS) && allStillValid(c)) {
         return c;
       }
     }
     Cached c;
     try {
-      c = new Cached(gen, now, engine.search(SearchQuery.parse(query)), null);
+      Readable r = readable;
+      SearchQuery q = SearchQuery.parse(query);
+      c = new Cached(gen, now, all ? engine.search(q) : engine.search(q, p -> r.test(caller, p)), null);
     } catch (SearchQuery.BadQueryException e) {
       c = new Cached(gen, now, null, e.getMessage());
     } catch (IOException e) {
       throw new FsException(Errno.EIO, "search failed: " + e.getMessage(), e);
     }
     synchronized (cache) {
-      cache.put(query, c);
+      cache.put(key, c);
     }
     return c;
   }
@@ -337,14 +367,44 @@ final class SearchService implements AutoCloseable {
       throw new FsException(Errno.EINVAL, "unknown index command (known: reindex)");
     }
     engine.reindex();
-    synchronized (cache) {
-      cache.clear();
-    }
+    forget();
   }
 
   @Override
   public void close() throws IOException {
     engine.close();
+  }
+
+  /**
+   * Whether Unix modes let {@code caller} read {@code path}: search permission on every folder on
+   * the way and read permission on the file, judged by the caller's uid and primary gid (FUSE does
+   * not pass supplementary groups, so a file readable only through one is left out: never shown
+   * wrongly).
+   */
+  static boolean unixMayRead(ClawFileSystem fs, Caller caller, String path) {
+    if (caller.uid() == 0) {
+      return true;
+    }
+    int i = 0;
+    while (true) {
+      int slash = path.indexOf('/', i + 1);
+      String prefix = slash < 0 ? path : path.substring(0, slash);
+      dev.clawfs.fuse.Attr a;
+      try {
+        a = fs.getattr(prefix.getBytes(StandardCharsets.UTF_8));
+      } catch (FsException e) {
+        return false;
+      }
+      int bit = slash < 0 ? 4 : 1; // r on the file, x on each folder
+      int shift = a.uid() == caller.uid() ? 6 : a.gid() == caller.gid() ? 3 : 0;
+      if ((a.mode() >> shift & bit) == 0) {
+        return false;
+      }
+      if (slash < 0) {
+        return true;
+      }
+      i = slash;
+    }
   }
 
   static final String HELP = """

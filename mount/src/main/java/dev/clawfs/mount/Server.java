@@ -48,6 +48,9 @@ final class Server implements Callable<Integer> {
   @CommandLine.Mixin
   ClawfsCli.SearchOptions search;
 
+  @CommandLine.Mixin
+  ClawfsCli.AuditOptions audit;
+
   @Override
   public Integer call() throws Exception {
     PrintStream ready = new PrintStream(new java.io.FileOutputStream(java.io.FileDescriptor.out), true, StandardCharsets.UTF_8);
@@ -59,7 +62,7 @@ final class Server implements Callable<Integer> {
     } catch (RuntimeException e) {
       return report(ready, e);
     }
-    return serve(vault.toAbsolutePath().normalize(), mountpoint.toAbsolutePath().normalize(), p, fuseOptions, commitIntervalMs, search, ready);
+    return serve(vault.toAbsolutePath().normalize(), mountpoint.toAbsolutePath().normalize(), p, fuseOptions, commitIntervalMs, search, audit, ready);
   }
 
   private static int report(PrintStream ready, Throwable e) {
@@ -79,7 +82,7 @@ final class Server implements Callable<Integer> {
 
   /** Serves until unmounted. {@code ready} gets the readiness line; null when run in the foreground. */
   static int serve(Path vault, Path mountpoint, char[] passphrase, String extraOptions, long commitIntervalMs,
-      ClawfsCli.SearchOptions searchOptions, PrintStream ready) throws Exception {
+      ClawfsCli.SearchOptions searchOptions, ClawfsCli.AuditOptions auditOptions, PrintStream ready) throws Exception {
     MasterKeys keys;
     ClawFileSystem fs;
     try {
@@ -101,6 +104,27 @@ final class Server implements Callable<Integer> {
     dev.clawfs.fuse.VirtualDir system = new dev.clawfs.fuse.VirtualDir();
     system.file("status", () -> status(fs, vault, mountpoint, started).getBytes(StandardCharsets.UTF_8));
     fs.registerVirtual("system", system);
+    // identity, policies and audit: who calls, what they may do, and the record of it
+    AgentRegistry agents;
+    PolicyFiles policyFiles;
+    AuditHistory history;
+    try {
+      Path admin = vault.resolve("admin");
+      agents = AgentRegistry.load(new SealedFile(admin.resolve("agents.sealed"), "agents", keys));
+      policyFiles = PolicyFiles.load(new SealedFile(admin.resolve("policies.sealed"), "policies", keys));
+      history = auditOptions.historyMiB <= 0 ? null
+          : AuditHistory.open(vault.resolve("audit"), keys, auditOptions.historyMiB << 20);
+    } catch (IOException | RuntimeException e) {
+      fs.close();
+      keys.destroy();
+      return report(ready, new ClawfsCli.CliException(ClawfsCli.BAD_VAULT, "cannot open the agents, policies or audit history: "
+          + ClawfsCli.messageOf(e)));
+    }
+    PolicyGate gate = new PolicyGate(policyFiles.current(), agents);
+    AuditService auditService = AuditService.start(history, agents, policyFiles.current(), system);
+    system.tree("policies", policyFiles);
+    AgentService agentService = new AgentService(fs, agents);
+    system.file("agents", agentService::listing, agentService::command);
     SearchService search = null;
     if (!searchOptions.disabled) {
       try {
@@ -112,8 +136,21 @@ final class Server implements Callable<Integer> {
       }
     }
     SearchService searchService = search;
+    if (searchService != null) {
+      // a caller's search hits are the files it could open itself
+      searchService.filterBy((c, path) -> gate.denial(c, dev.clawfs.fuse.Access.READ, path) == null
+          && SearchService.unixMayRead(fs, c, path));
+      agents.onChange(list -> searchService.forget());
+    }
+    policyFiles.onChange(set -> {
+      gate.swap(set);
+      auditService.policiesChanged(set);
+      if (searchService != null) {
+        searchService.forget();
+      }
+    });
 
-    FuseAdapter adapter = new FuseAdapter(fs);
+    FuseAdapter adapter = new FuseAdapter(fs, gate, auditService);
     boolean root = Identity.uid() == 0;
     try {
       var loop = adapter.start(mountpoint, FuseAdapter.mountOptions(vault.toString(), root, extraOptions), fuseThreads());
@@ -140,6 +177,7 @@ final class Server implements Callable<Integer> {
       if (searchService != null) {
         searchService.close();
       }
+      auditService.close();
       fs.close();
       keys.destroy();
       int code = e instanceof ClawfsCli.CliException c ? c.code : ClawfsCli.BAD_MOUNTPOINT;
@@ -161,6 +199,7 @@ final class Server implements Callable<Integer> {
         if (searchService != null) {
           searchService.close();
         }
+        auditService.close();
         fs.close();
       } catch (Exception e) {
         LOG.log(Level.ERROR, "flush on shutdown failed: {0}", e.getMessage());
@@ -178,6 +217,7 @@ final class Server implements Callable<Integer> {
     if (searchService != null) {
       searchService.close();
     }
+    auditService.close();
     fs.close();
     keys.destroy();
     LOG.log(Level.INFO, "unmounted {0}; all metadata committed", mountpoint);

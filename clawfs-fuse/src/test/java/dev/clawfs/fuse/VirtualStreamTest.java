@@ -1,0 +1,192 @@
+package dev.clawfs.fuse;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.clawfs.crypto.KdfParams;
+import dev.clawfs.crypto.MasterKeys;
+import dev.clawfs.crypto.VaultHeader;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** Virtual streams (reads that wait) and virtual directories that root creates files in. */
+class VirtualStreamTest {
+  private static final int O_NONBLOCK = 04000;
+  private static final int O_WRONLY = 1;
+
+  @TempDir Path dir;
+  private MasterKeys keys;
+  private ClawFileSystem fs;
+  private final StringBuilder log = new StringBuilder();
+  private final Map<String, byte[]> files = new ConcurrentHashMap<>();
+
+  /** A stream of what {@link #log} holds; every reader reads it from its own offset. */
+  private final StreamSource source = new StreamSource() {
+    @Override
+    public long size() {
+      synchronized (log) {
+        return log.length();
+      }
+    }
+
+    @Override
+    public long modifiedNanos() {
+      return 42;
+    }
+
+    @Override
+    public Reader open(Caller caller) {
+      return new Reader() {
+        @Override
+        public int read(long offset, byte[] dst, int len, long waitMillis) throws InterruptedException {
+          synchronized (log) {
+            if (offset >= log.length() && waitMillis > 0) {
+              log.wait(waitMillis);
+            }
+            if (offset >= log.length()) {
+              return 0;
+            }
+            byte[] b = log.substring((int) offset).getBytes(StandardCharsets.UTF_8);
+            int n = Math.min(len, b.length);
+            System.arraycopy(b, 0, dst, 0, n);
+            return n;
+          }
+        }
+
+        @Override
+        public void close() {}
+      };
+    }
+  };
+
+  @BeforeEach
+  void open() throws Exception {
+    keys = VaultHeader.create(dir, "pw".toCharArray(), new KdfParams(8192, 1, 1));
+    ClawFileSystem.initialize(dir, keys, 0, 0);
+    fs = ClawFileSystem.open(dir, keys, 50);
+    VirtualDir system = new VirtualDir();
+    system.stream("stream", source, 0400);
+    system.tree("drop", (path, caller) -> {
+      if (path.isEmpty()) {
+        return new VirtualNode.Directory(() -> files.keySet().stream()
+            .map(n -> new VirtualNode.Entry(n, VirtualNode.Kind.FILE)).toList(), new VirtualNode.Files() {
+              @Override
+              public VirtualNode.File create(String name, Caller c) {
+                if (name.startsWith("bad")) {
+                  throw new FsException(Errno.EINVAL, "bad name");
+                }
+                files.put(name, new byte[0]);
+                return node(name);
+              }
+
+              @Override
+              public void remove(String name, Caller c) {
+                if (files.remove(name) == null) {
+                  throw new FsException(Errno.ENOENT, "none");
+                }
+              }
+            });
+      }
+      if (!files.containsKey(path.get(0))) {
+        throw new FsException(Errno.ENOENT, "none");
+      }
+      return node(path.get(0));
+    });
+    fs.registerVirtual("system", system);
+  }
+
+  private VirtualNode.File node(String name) {
+    return new VirtualNode.File(() -> files.get(name), (data, c) -> files.put(name, data), 0600);
+  }
+
+  @AfterEach
+  void close() throws Exception {
+    fs.close();
+    keys.destroy();
+  }
+
+  private static byte[] p(String s) {
+    return s.getBytes(StandardCharsets.UTF_8);
+  }
+
+  @Test
+  void aStreamGrowsWaitsForDataAndHonoursNonBlockingAndInterrupts() throws Exception {
+    Attr a = fs.getattr(p("/system/stream"));
+    assertEquals(0, a.size());
+    assertEquals(Inode.S_IFREG | 0400, a.mode());
+    assertEquals(42, a.mtimeNs());
+    assertThrows(FsException.class, () -> fs.open(p("/system/stream"), O_WRONLY), "read-only");
+    long fh = fs.open(p("/system/stream"), 0);
+    assertTrue(fs.isVirtualHandle(fh), "served with direct_io");
+    byte[] buf = new byte[100];
+    FsException again = assertThrows(FsException.class, () -> fs.read(fh, 0, buf, 100, O_NONBLOCK, ClawFileSystem.ReadWait.NONE));
+    assertEquals(Errno.EAGAIN, again.errno());
+
+    AtomicInteger waits = new AtomicInteger();
+    AtomicInteger asked = new AtomicInteger();
+    ClawFileSystem.ReadWait interruptAfterTwo = new ClawFileSystem.ReadWait() {
+      @Override
+      public boolean interrupted() {
+        return asked.incrementAndGet() > 2;
+      }
+
+      @Override
+      public void waiting() {
+        waits.incrementAndGet();
+      }
+    };
+    FsException intr = assertThrows(FsException.class, () -> fs.read(fh, 0, buf, 100, 0, interruptAfterTwo));
+    assertEquals(Errno.EINTR, intr.errno());
+    assertEquals(1, waits.get(), "the loop is told once that the read waits");
+
+    Thread writer = new Thread(() -> {
+      try {
+        Thread.sleep(150);
+      } catch (InterruptedException e) {
+        return;
+      }
+      synchronized (log) {
+        log.append("event\n");
+        log.notifyAll();
+      }
+    });
+    writer.start();
+    int n = fs.read(fh, 0, buf, 100, 0, ClawFileSystem.ReadWait.NONE);
+    assertEquals("event\n", new String(buf, 0, n, StandardCharsets.UTF_8));
+    assertEquals(6, fs.fgetattr(fh).size(), "fstat sees the size grow (tail -f polls it)");
+    fs.release(fh);
+  }
+
+  @Test
+  void rootCreatesAndRemovesFilesInAVirtualDirectoryThatAllowsIt() {
+    Caller root = Caller.ROOT;
+    long fh = fs.create(p("/system/drop/req.txt"), 0644, O_WRONLY, root);
+    assertEquals(Inode.S_IFREG | 0600, fs.getattr(p("/system/drop/req.txt")).mode(), "stat-able right after create");
+    fs.write(fh, 0, p("hello"), 5);
+    fs.flush(fh);
+    fs.release(fh);
+    assertEquals("hello", new String(files.get("req.txt"), StandardCharsets.UTF_8));
+    List<String> names = new ArrayList<>();
+    for (ClawFileSystem.DirEntry e : fs.readdir(p("/system/drop"))) {
+      names.add(new String(e.name(), StandardCharsets.UTF_8));
+    }
+    assertEquals(List.of("req.txt"), names);
+    FsException bad = assertThrows(FsException.class, () -> fs.create(p("/system/drop/bad.txt"), 0644, O_WRONLY, root));
+    assertEquals(Errno.EINVAL, bad.errno());
+    FsException notHere = assertThrows(FsException.class, () -> fs.create(p("/system/new.txt"), 0644, O_WRONLY, root));
+    assertEquals(Errno.EACCES, notHere.errno(), "a directory without Files stays read-only");
+    fs.unlink(p("/system/drop/req.txt"), root);
+    assertTrue(files.isEmpty());
+    assertEquals(Errno.ENOENT, assertThrows(FsException.class, () -> fs.unlink(p("/system/drop/req.txt"), root)).errno());
+  }
+}
