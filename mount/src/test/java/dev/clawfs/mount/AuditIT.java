@@ -267,6 +267,25 @@ class AuditIT {
       }
       assertEquals("ok", json(conn.text()).get("result").asText());
       assertEquals("tcp", json(conn.text()).get("proto").asText());
+      // the agent's commands ran in sh and bash: the default policy's no-shell rule flags them
+      JsonNode shell = await(tap, l -> l.contains("\"op\":\"anomaly\"") && l.contains("no-shell"), "the no-shell anomaly");
+      assertEquals("aud-carol", shell.get("agent").asText(), shell.toString());
+    }
+  }
+
+  @Test
+  void anAgentReadingHundredsOfFilesASecondIsAnAnomaly() throws Exception {
+    Path dir = vault.path("workspaces/flood");
+    Files.createDirectories(dir);
+    for (int i = 0; i < 1000; i++) {
+      Files.writeString(dir.resolve("f" + i), "x\n");
+    }
+    try (StreamTap tap = StreamTap.cat(vault)) {
+      MountedVault.Result r = agents.as(carol, "cat $M/workspaces/flood/* | wc -l");
+      assertEquals(0, r.exitCode(), r.toString());
+      JsonNode a = await(tap, l -> l.contains("\"op\":\"anomaly\"") && l.contains("read-flood"), "the read-flood anomaly");
+      assertEquals("aud-carol", a.get("agent").asText(), a.toString());
+      assertEquals(300, a.get("count").asInt(), a.toString());
     }
   }
 

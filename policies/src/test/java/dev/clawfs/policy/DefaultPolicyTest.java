@@ -75,7 +75,7 @@ class DefaultPolicyTest {
     Policy p = Policy.loadDefault();
     assertEquals("default.yaml", p.source());
     assertEquals(List.of(), p.warnings());
-    assertEquals(8, p.ruleCount());
+    assertEquals(7, p.ruleCount());
     assertEquals(List.of("denial-burst", "read-flood", "no-shell"), p.anomalyNames());
   }
 
@@ -117,8 +117,7 @@ class DefaultPolicyTest {
     denied(BOB, LIST, "/vault", "default deny");
     denied(USER, READ, "/vault/openrouter-key", "default deny");
     denied(USER, LIST, "/vault", "default deny");
-    assertTrue(policy.visible(BOB, "/vault"), "stat of /vault itself, so ls -l of the root works");
-    assertFalse(policy.visible(BOB, "/vault/openrouter-key"));
+    assertFalse(policy.visible(BOB, "/vault"));
     assertFalse(policy.visible(USER, "/vault/openrouter-key"));
   }
 
@@ -194,8 +193,7 @@ class DefaultPolicyTest {
     assertTrue(policy.visible(BOB, "/system"));
     assertTrue(policy.visible(BOB, "/system/index/status"));
     assertFalse(policy.visible(BOB, "/system/audit"));
-    assertTrue(policy.visible(BOB, "/vault"));
-    assertFalse(policy.visible(BOB, "/vault/x"));
+    assertFalse(policy.visible(BOB, "/vault"));
     assertTrue(policy.visible(USER, "/system/audit"));
     assertTrue(policy.visible(ROOT, "/vault/openrouter-key"));
   }

@@ -96,8 +96,7 @@ class PolicySetTest {
     assertTrue(set.visible(LIBRARIAN, "/vault/openrouter-key"));
     assertFalse(set.visible(LIBRARIAN, "/vault/other-key"));
     assertFalse(set.decide(LIBRARIAN, LIST, "/vault").allowed(), "traversing is not listing");
-    assertTrue(set.visible(BOB, "/vault"), "the default policy lets everyone stat /vault itself");
-    assertFalse(set.visible(BOB, "/vault/openrouter-key"));
+    assertFalse(set.visible(BOB, "/vault"));
   }
 
   @Test
