@@ -58,6 +58,8 @@ public final class ClawFileSystem implements AutoCloseable {
   private final Inode root;
   private final AtomicLong nextId;
   private final Map<Long, Handle> handles = new ConcurrentHashMap<>();
+  /** Descriptors of stored files served with direct_io (see bypassPageCache). */
+  private final Set<Long> uncachedHandles = ConcurrentHashMap.newKeySet();
   private final AtomicLong nextHandle = new AtomicLong(1);
   private final Map<Name, VirtualTree> virtualTrees = new ConcurrentHashMap<>();
   private volatile ChangeListener changes = ChangeListener.NONE;
@@ -1298,6 +1300,32 @@ public final class ClawFileSystem implements AutoCloseable {
     return h != null && h.inode() == null;
   }
 
+  /**
+   * Whether the descriptor fh must bypass the kernel's page cache (FuseAdapter sets direct_io).
+   * libfuse2's high-level API gives each name of a file its own kernel inode, and a name unlinked
+   * while open lives on as a hidden name with its own kernel inode too; pages one of them caches
+   * go stale when the file is written through another. So a descriptor is uncached while the file
+   * has more than one name (hidden names included) or while any uncached descriptor of it is still
+   * open (its name may be gone by now). Virtual files are always uncached. Asked once, at open.
+   */
+  public boolean bypassPageCache(long fh) {
+    Handle h = handle(fh);
+    Inode n = h.inode();
+    if (n == null) {
+      return true;
+    }
+    n.lock.writeLock().lock();
+    try {
+      boolean direct = n.nlink > 1 || n.uncachedOpens > 0;
+      if (direct && uncachedHandles.add(fh)) {
+        n.uncachedOpens++;
+      }
+      return direct;
+    } finally {
+      n.lock.writeLock().unlock();
+    }
+  }
+
   private long openHandle(Inode n, int flags) {
     n.lock.writeLock().lock();
     try {
@@ -1323,6 +1351,15 @@ public final class ClawFileSystem implements AutoCloseable {
     if (h != null && h.reader() != null) {
       h.reader().close();
     } else if (h != null && h.inode() != null) {
+      if (uncachedHandles.remove(fh)) {
+        Inode n = h.inode();
+        n.lock.writeLock().lock();
+        try {
+          n.uncachedOpens--;
+        } finally {
+          n.lock.writeLock().unlock();
+        }
+      }
       release(h.inode());
     } else if (h != null && h.written() != null) {
       try {

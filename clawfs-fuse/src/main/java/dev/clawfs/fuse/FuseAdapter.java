@@ -422,12 +422,10 @@ public final class FuseAdapter extends FuseStubFS {
       fi.fh.set(fh);
       Pointer mem = Struct.getMemory(fi);
       int bits = mem.getByte(FI_BITS_OFFSET);
-      if (fs.isVirtualHandle(fh)) {
-        bits |= 1; // direct_io: virtual content may change size between stat and read
-      } else if (fs.fgetattr(fh).nlink() > 1) {
-        // direct_io for hard-linked files: libfuse2 gives each name its own kernel inode and page
-        // cache, so a descriptor open on one name must not read cached pages that a write through
-        // another name made stale
+      if (fs.bypassPageCache(fh)) {
+        // direct_io: virtual content may change size between stat and read; a stored file with
+        // more than one kernel inode (hard links, a name unlinked while open) must not be read
+        // from pages cached under one of them (ClawFileSystem.bypassPageCache)
         bits |= 1;
       }
       // no keep_cache: libfuse2's high-level API gives each hard-link name its own kernel inode,

@@ -93,6 +93,8 @@ final class Inode {
 
   // ---- open state (lock) ----
   int openCount;
+  /** Open descriptors of this file that bypass the kernel page cache (ClawFileSystem.bypassPageCache). */
+  int uncachedOpens;
   ContentFile content;
   ChunkCipher cipher;
 

@@ -64,7 +64,8 @@ class ModelBasedRandomIT {
   private static final String[] NAMES = {"a", "b", "c", "d", "e", "f g", "h.txt", "-i"};
   private static final int MAX_HANDLES = 5;
   private static final int COMPARE_EVERY = 500;
-  private static final int HISTORY = 40;
+  /** Operations kept for the failure message; {@code -Dclawfs.random.history=N} for more. */
+  private static final int HISTORY = Integer.getInteger("clawfs.random.history", 40);
   /** Far above any single operation's time; reached only when a call hangs. */
   private static final int OP_TIMEOUT_SECONDS = 60;
 
@@ -161,6 +162,9 @@ class ModelBasedRandomIT {
     private int opIndex;
     /** The operation in progress, for the watchdog's message. */
     private volatile String current = "(none)";
+    /** The side (0 mount, 1 model) an operation is running on, and what a whole read returned. */
+    private int side;
+    private final byte[][] lastRead = new byte[2][];
 
     Run(long seed, Path mnt, Path model) {
       this.seed = seed;
@@ -666,6 +670,7 @@ class ModelBasedRandomIT {
       if (!h.append) {
         bothHandle(name(h) + " read all before close", h, ch -> {
           byte[] b = PosixSemanticsIT.readUpTo(ch, 0, (int) ch.size());
+          lastRead[side] = b;
           return "ok len=" + b.length + " sha=" + sha256(b);
         });
       }
@@ -688,6 +693,7 @@ class ModelBasedRandomIT {
         if (!h.append) {
           bothHandle(name(h) + " read all (periodic check)", h, ch -> {
             byte[] b = PosixSemanticsIT.readUpTo(ch, 0, (int) ch.size());
+            lastRead[side] = b;
             return "ok len=" + b.length + " sha=" + sha256(b);
           });
         }
@@ -709,7 +715,9 @@ class ModelBasedRandomIT {
     private void both(String op, PathOp f) {
       current = op;
       String[] out = new String[2];
+      lastRead[0] = lastRead[1] = null;
       for (int s = 0; s < 2; s++) {
+        side = s;
         try {
           out[s] = f.apply(roots[s]);
         } catch (IOException e) {
@@ -722,7 +730,9 @@ class ModelBasedRandomIT {
     private void bothHandle(String op, Handle h, ChannelOp f) {
       current = op;
       String[] out = new String[2];
+      lastRead[0] = lastRead[1] = null;
       for (int s = 0; s < 2; s++) {
+        side = s;
         try {
           out[s] = f.apply(h.channels[s]);
         } catch (IOException e) {
@@ -744,10 +754,35 @@ class ModelBasedRandomIT {
       }
       if (!out[0].equals(out[1])) {
         fail(String.format("seed=%d (replay: -Dclawfs.random.seed=%d): op #%d differs%n  op:    %s"
-                + "%n  mount: %s%n  model: %s%n  recent ops (model results):%n    %s",
-            seed, seed, opIndex, op, out[0], out[1], String.join("\n    ", history)));
+                + "%n  mount: %s%n  model: %s%s%n  recent ops (model results):%n    %s",
+            seed, seed, opIndex, op, out[0], out[1], differingRanges(),
+            String.join("\n    ", history)));
       }
       opIndex++;
+    }
+
+    /** Where the two sides' last whole reads differ, as byte ranges, or "" if not a read. */
+    private String differingRanges() {
+      byte[] a = lastRead[0];
+      byte[] b = lastRead[1];
+      if (a == null || b == null) {
+        return "";
+      }
+      StringBuilder sb = new StringBuilder("\n  differing bytes:");
+      int n = Math.min(a.length, b.length);
+      int ranges = 0;
+      for (int i = 0; i < n && ranges < 8; i++) {
+        if (a[i] != b[i]) {
+          int j = i;
+          while (j < n && a[j] != b[j]) {
+            j++;
+          }
+          sb.append(String.format(" [%d,%d) mount %02x.. model %02x..", i, j, a[i], b[i]));
+          ranges++;
+          i = j;
+        }
+      }
+      return sb.toString();
     }
 
     void compareTrees(String when) throws IOException {
