@@ -47,7 +47,7 @@ public final class ClawFileSystem implements AutoCloseable {
   private static final int S_ISVTX = 01000;
 
   /** The fixed first level of the namespace (DESIGN.md); "system" and later "search" are virtual. */
-  public static final List<String> NAMESPACE = List.of("workspaces", "specs", "vault", "agents", "tools");
+  public static final List<String> NAMESPACE = List.of("workspaces", "specs", "vault", "agents");
 
   private final Path vaultDir;
   private final MetadataStore meta;
@@ -109,7 +109,7 @@ public final class ClawFileSystem implements AutoCloseable {
 
   /** Bytes written to a writable virtual file through one descriptor, handed over at close. */
   private static final class VirtualWrite {
-    static final int MAX = 1 << 20;
+    static final int MAX = 64 << 20;
     final VirtualNode.WriteHandler handler;
     final Caller caller;
     byte[] data = new byte[0];
@@ -123,7 +123,7 @@ public final class ClawFileSystem implements AutoCloseable {
 
     synchronized void write(long offset, byte[] src, int len) {
       if (offset + len > MAX) {
-        throw new FsException(Errno.EFBIG, "at most 1 MiB can be written to a virtual file");
+        throw new FsException(Errno.EFBIG, "at most 64 MiB can be written to a virtual file");
       }
       int end = (int) offset + len;
       if (end > data.length) {
@@ -290,12 +290,63 @@ public final class ClawFileSystem implements AutoCloseable {
   }
 
   /** Serves a virtual tree at a top-level name (for example "system" or "search"). */
-  public void registerVirtual(String name, VirtualTree tree) {
-    if (NAMESPACE.contains(name)) {
-      throw new IllegalArgumentException(name + " is a stored top-level directory");
+  public void registerVirtual(String name, VirtualTree provider) {
+    tree.readLock().lock();
+    try {
+      if (NAMESPACE.contains(name) || root.children.containsKey(Name.of(name))) {
+        throw new IllegalArgumentException(name + " is a stored top-level directory");
+      }
+      virtualTrees.put(Name.of(name), provider);
+    } finally {
+      tree.readLock().unlock();
     }
-    virtualTrees.put(Name.of(name), tree);
   }
+
+  /**
+   * Removes the stored top-level directory {@code name} when it is empty, so that a virtual tree
+   * can take the name (vaults made before tools/ became virtual have a stored tools/). Returns
+   * false, and changes nothing, when it holds files: those are the user's.
+   */
+  public boolean dropEmptyTopLevel(String name) {
+    tree.writeLock().lock();
+    try {
+      Name n = Name.of(name);
+      Inode d = root.children.get(n);
+      if (d == null) {
+        return true;
+      }
+      List<MetadataStore.Op> ops = new ArrayList<>();
+      if (d.isDir()) {
+        dropClosedHiddenNames(d, ops);
+      }
+      if (!d.isDir() || !d.children.isEmpty()) {
+        if (!ops.isEmpty()) {
+          meta.enqueue(ops);
+        }
+        return false;
+      }
+      root.lock.writeLock().lock();
+      try {
+        root.children.remove(n);
+        root.nlink--;
+        root.mtimeNs = root.ctimeNs = now();
+        root.queued = true;
+        inodes.remove(d.id);
+        d.nlink = 0;
+        ops.add(new MetadataStore.Unlink(root.id, n));
+        ops.add(new MetadataStore.Put(root));
+        ops.add(new MetadataStore.Delete(d.id, null));
+        meta.enqueue(ops);
+      } finally {
+        root.lock.writeLock().unlock();
+      }
+      LOG.log(Level.INFO, "removed the empty stored top-level directory {0}", name);
+      return true;
+    } finally {
+      tree.writeLock().unlock();
+    }
+  }
+
 
   /** Where change events go (one listener; it must only queue the event and return). */
   public void setChangeListener(ChangeListener listener) {
@@ -524,9 +575,9 @@ public final class ClawFileSystem implements AutoCloseable {
   private Attr virtualAttr(List<Name> parts, Caller caller) {
     VirtualNode node = virtualNode(parts, caller);
     long ino = virtualIno(parts);
-    if (node instanceof VirtualNode.Directory) {
+    if (node instanceof VirtualNode.Directory d) {
       long t = root.mtimeNs;
-      return new Attr(ino, Inode.S_IFDIR | 0555, 2, 0, 0, 0, 0, t, t, t);
+      return new Attr(ino, Inode.S_IFDIR | (d.perm() & 07777), 2, 0, 0, 0, 0, t, t, t);
     }
     if (node instanceof VirtualNode.Link l) {
       long t = root.mtimeNs;
@@ -535,6 +586,9 @@ public final class ClawFileSystem implements AutoCloseable {
     }
     if (node instanceof VirtualNode.Stream st) {
       return streamAttr(ino, st.source(), st.perm());
+    }
+    if (node instanceof VirtualNode.Session se) {
+      return virtualFileAttr(ino, 0, se.perm());
     }
     VirtualNode.File f = (VirtualNode.File) node;
     return virtualFileAttr(ino, f.content().get().length, f.perm());
@@ -697,6 +751,10 @@ public final class ClawFileSystem implements AutoCloseable {
 
   public void mkdir(byte[] path, int mode, Caller caller) {
     List<Name> parts = split(path);
+    if (isVirtual(parts)) {
+      virtualFiles(parts, caller).mkdir(lastName(parts), caller);
+      return;
+    }
     tree.writeLock().lock();
     try {
       Target t = target(parts);
@@ -744,7 +802,18 @@ public final class ClawFileSystem implements AutoCloseable {
   }
 
   public void rmdir(byte[] path) {
+    rmdir(path, Caller.ROOT);
+  }
+
+  public void rmdir(byte[] path, Caller caller) {
     List<Name> parts = split(path);
+    if (isVirtual(parts)) {
+      if (!(virtualNode(parts, caller) instanceof VirtualNode.Directory)) {
+        throw new FsException(Errno.ENOTDIR, "not a directory");
+      }
+      virtualFiles(parts, caller).remove(lastName(parts), caller);
+      return;
+    }
     tree.writeLock().lock();
     try {
       Target t = target(parts);
@@ -1269,6 +1338,12 @@ public final class ClawFileSystem implements AutoCloseable {
         handles.put(fh, new Handle(null, flags, null, null, st.source(), reader, virtualIno(parts), st.perm()));
         return fh;
       }
+      if (node instanceof VirtualNode.Session se) {
+        SessionSource.Session session = se.source().open(caller, flags);
+        long fh = nextHandle.getAndIncrement();
+        handles.put(fh, new Handle(null, flags, new byte[0], null, null, session, virtualIno(parts), se.perm()));
+        return fh;
+      }
       if (!(node instanceof VirtualNode.File f)) {
         throw new FsException(Errno.ELOOP, "a virtual link is not opened itself");
       }
@@ -1701,6 +1776,15 @@ public final class ClawFileSystem implements AutoCloseable {
 
   public int write(long fh, long offset, byte[] src, int len) {
     Handle h = handle(fh);
+    if (h.reader() instanceof SessionSource.Session session) {
+      try {
+        session.write(src, len);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        throw new FsException(Errno.EINTR, "interrupted");
+      }
+      return len;
+    }
     if (h.inode() == null) {
       if (h.written() == null) {
         throw new FsException(Errno.EBADF, "file not open for writing");
@@ -1846,7 +1930,9 @@ public final class ClawFileSystem implements AutoCloseable {
     List<Name> parts = split(path);
     if (isVirtual(parts)) {
       // the kernel truncates before an O_TRUNC write (echo x > file): nothing is stored to cut
-      if (!(virtualNode(parts, Caller.ROOT) instanceof VirtualNode.File f) || f.writer() == null) {
+      VirtualNode node = virtualNode(parts, Caller.ROOT);
+      if (!(node instanceof VirtualNode.Session)
+          && (!(node instanceof VirtualNode.File f) || f.writer() == null)) {
         throw new FsException(Errno.EACCES, "virtual files are read-only");
       }
       return;
@@ -1858,6 +1944,9 @@ public final class ClawFileSystem implements AutoCloseable {
 
   public void ftruncate(long fh, long size) {
     Handle h = handle(fh);
+    if (h.reader() instanceof SessionSource.Session) {
+      return; // a conversation has nothing stored to cut (O_TRUNC)
+    }
     if (h.inode() == null) {
       if (h.written() == null) {
         throw new FsException(Errno.EACCES, "virtual files are read-only");

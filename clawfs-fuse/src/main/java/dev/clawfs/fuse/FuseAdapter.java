@@ -342,7 +342,7 @@ public final class FuseAdapter extends FuseStubFS {
   public int rmdir(String path) {
     return op("rmdir", path, null, 0, c -> {
       check(c, Access.DELETE, path);
-      fs.rmdir(bytes(path));
+      fs.rmdir(bytes(path), c);
       return 0;
     });
   }

@@ -10,7 +10,8 @@ import java.util.function.Supplier;
  * expensive.
  */
 public sealed interface VirtualNode
-    permits VirtualNode.Directory, VirtualNode.File, VirtualNode.Stream, VirtualNode.Link {
+    permits VirtualNode.Directory, VirtualNode.File, VirtualNode.Stream, VirtualNode.Session,
+        VirtualNode.Link {
 
   /** A listed name and whether it is a directory, a file or a link (for readdir's d_type). */
   record Entry(String name, Kind kind) {}
@@ -21,9 +22,13 @@ public sealed interface VirtualNode
    * A directory; entries are listed on readdir. {@code files} is null, or lets root create and
    * remove files in it (create(2), unlink(2)).
    */
-  record Directory(Supplier<List<Entry>> entries, Files files) implements VirtualNode {
+  record Directory(Supplier<List<Entry>> entries, Files files, int perm) implements VirtualNode {
     public Directory(Supplier<List<Entry>> entries) {
-      this(entries, null);
+      this(entries, null, 0555);
+    }
+
+    public Directory(Supplier<List<Entry>> entries, Files files) {
+      this(entries, files, 0555);
     }
   }
 
@@ -36,8 +41,13 @@ public sealed interface VirtualNode
      */
     File create(String name, Caller caller);
 
-    /** {@code name} is being removed; throw {@link FsException} to refuse. */
+    /** {@code name} is being removed (unlink or rmdir); throw {@link FsException} to refuse. */
     void remove(String name, Caller caller);
+
+    /** mkdir(2) of {@code name}; refused unless the directory allows it. */
+    default void mkdir(String name, Caller caller) {
+      throw new FsException(Errno.EACCES, "cannot make a directory here");
+    }
   }
 
   /**
@@ -63,6 +73,14 @@ public sealed interface VirtualNode
    * it is served without the page cache. {@code perm} as for {@link File}.
    */
   record Stream(StreamSource source, int perm) implements VirtualNode {}
+
+  /**
+   * A transaction on one descriptor (open read-write, write the request, read the reply): each
+   * open gets its own {@link SessionSource.Session}; reads and writes ignore the offset, like a
+   * pipe's. Served without the page cache; its size is 0. {@code perm} is what stat shows (owner
+   * root); the policy gate decides who may open it.
+   */
+  record Session(SessionSource source, int perm) implements VirtualNode {}
 
   /** A symbolic link, for example from a search hit to the real file. */
   record Link(String target) implements VirtualNode {}

@@ -95,7 +95,7 @@ class ClawFileSystemTest {
   @Test
   void freshVaultHasTheNamespace() {
     List<String> names = fs.readdir(p("/")).stream().map(e -> new String(e.name(), StandardCharsets.ISO_8859_1)).sorted().collect(Collectors.toList());
-    assertEquals(List.of("agents", "specs", "tools", "vault", "workspaces"), names);
+    assertEquals(List.of("agents", "specs", "vault", "workspaces"), names);
     assertEquals(0700, fs.getattr(p("/vault")).mode() & 07777);
   }
 

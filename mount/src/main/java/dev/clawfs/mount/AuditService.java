@@ -54,6 +54,7 @@ final class AuditService implements OpListener, AutoCloseable {
   private final AtomicLong queueDrops = new AtomicLong();
   private final AtomicLong fuseEvents = new AtomicLong();
   private final AtomicLong ebpfEvents = new AtomicLong();
+  private final AtomicLong toolEvents = new AtomicLong();
   private final AtomicLong anomalies = new AtomicLong();
   private final AtomicLong denials = new AtomicLong();
   private long reportedDrops;
@@ -147,6 +148,13 @@ final class AuditService implements OpListener, AutoCloseable {
     }
   }
 
+  /** A WASM tool run (or refusal) from the tool service: one event in the stream. */
+  void toolRun(dev.clawfs.tools.RunRecord r) {
+    if (!queue.offer(r)) {
+      queueDrops.incrementAndGet();
+    }
+  }
+
   private void bpfEvent(BpfEvent e) {
     if (!queue.offer(e)) {
       queueDrops.incrementAndGet();
@@ -174,6 +182,8 @@ final class AuditService implements OpListener, AutoCloseable {
                 fuse(op);
               } else if (o instanceof BpfEvent b) {
                 ebpf(b);
+              } else if (o instanceof dev.clawfs.tools.RunRecord r) {
+                tool(r);
               }
             } catch (RuntimeException ex) {
               LOG.log(Level.WARNING, "audit event not recorded: {0}", ex.toString());
@@ -223,6 +233,28 @@ final class AuditService implements OpListener, AutoCloseable {
     } else if (e.errno() == 0 && e.op().equals("open") && (e.flags() & O_ACCMODE) != O_WRONLY) {
       observe(e.timeMillis(), e.uid(), e.gid(), agent, Activity.READ, e.path(), "fuse");
     }
+  }
+
+  private void tool(dev.clawfs.tools.RunRecord r) {
+    toolEvents.incrementAndGet();
+    json.start().str("time", Json.isoTime(r.started().toEpochMilli())).str("source", "tool").str("op", "run")
+        .str("path", "/tools/" + r.tool()).str("result", r.succeeded() ? "ok" : r.outcome().name().toLowerCase(java.util.Locale.ROOT));
+    if (r.outcome() == dev.clawfs.tools.RunRecord.Outcome.EXITED) {
+      json.num("exit", r.exitCode());
+    }
+    if (r.limitHit() != null) {
+      json.str("limit", r.limitHit().name().toLowerCase(java.util.Locale.ROOT));
+    }
+    json.num("uid", Integer.toUnsignedLong(r.callerUid())).str("agent", r.agent().isEmpty() ? null : r.agent())
+        .num("duration_us", r.duration().toNanos() / 1000).num("bytes_in", r.bytesIn()).num("bytes_out", r.bytesOut())
+        .str("module_sha256", r.moduleHash());
+    if (!r.succeeded() && !r.message().isEmpty()) {
+      json.str("detail", r.message());
+    }
+    if (!r.denials().isEmpty()) {
+      json.num("denials", r.denials().size());
+    }
+    emit(json.line());
   }
 
   private static String access(int flags) {
@@ -361,6 +393,7 @@ final class AuditService implements OpListener, AutoCloseable {
     b.append(bpfStatus()).append('\n');
     b.append("events fuse: ").append(fuseEvents.get()).append('\n');
     b.append("events ebpf: ").append(ebpfEvents.get()).append('\n');
+    b.append("events tool runs: ").append(toolEvents.get()).append('\n');
     b.append("denials: ").append(denials.get()).append('\n');
     b.append("anomalies: ").append(anomalies.get()).append('\n');
     b.append("dropped queue full: ").append(queueDrops.get()).append('\n');

@@ -41,6 +41,7 @@ import picocli.CommandLine.Parameters;
       ClawfsCli.Reindex.class,
       AgentCommand.class,
       AuditCommand.class,
+      ToolCommand.class,
       Server.class
     })
 public final class ClawfsCli implements Callable<Integer> {

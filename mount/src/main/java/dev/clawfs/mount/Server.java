@@ -125,6 +125,26 @@ final class Server implements Callable<Integer> {
     system.tree("policies", policyFiles);
     AgentService agentService = new AgentService(fs, agents);
     system.file("agents", agentService::listing, agentService::command);
+    // WASM tools at /tools; a vault made before tools/ was virtual has a stored tools/ folder,
+    // which goes when empty and otherwise keeps the name (its files are the user's)
+    ToolService tools = null;
+    try {
+      if (fs.dropEmptyTopLevel("tools")) {
+        tools = ToolService.start(fs, vault, keys, gate, auditService, system);
+      } else {
+        String why = "tools/ is a stored folder with files in it (made before tools/ held WASM tools):"
+            + " move them out and mount again to get the tools";
+        LOG.log(Level.WARNING, why);
+        system.dir("tools").file("status", () -> ("tools: off: " + why + "\n").getBytes(StandardCharsets.UTF_8));
+      }
+    } catch (IOException | RuntimeException e) {
+      auditService.close();
+      fs.close();
+      keys.destroy();
+      return report(ready, new ClawfsCli.CliException(ClawfsCli.BAD_VAULT, "cannot open the installed tools: "
+          + ClawfsCli.messageOf(e)));
+    }
+    ToolService toolService = tools;
     SearchService search = null;
     if (!searchOptions.disabled) {
       try {
@@ -199,6 +219,9 @@ final class Server implements Callable<Integer> {
         if (searchService != null) {
           searchService.close();
         }
+        if (toolService != null) {
+          toolService.close();
+        }
         auditService.close();
         fs.close();
       } catch (Exception e) {
@@ -216,6 +239,9 @@ final class Server implements Callable<Integer> {
     adapter.awaitDestroyed();
     if (searchService != null) {
       searchService.close();
+    }
+    if (toolService != null) {
+      toolService.close();
     }
     auditService.close();
     fs.close();

@@ -11,6 +11,8 @@ final class Names {
 
   static final String VAULT = "vault";
   static final int MAX_NAME_BYTES = 255;
+  /** Tool names become a folder name under /clawfs/tools/ and a word in audit lines. */
+  static final int MAX_TOOL_NAME = 64;
 
   private Names() {}
 
@@ -84,5 +86,42 @@ final class Names {
       }
     }
     return null;
+  }
+
+  /**
+   * Why {@code name} is not a tool name, or {@code null}: 1 to 64 characters a-z, 0-9, '.', '_'
+   * and '-', starting with a letter or digit. Narrower than other names because callers build
+   * the tool's folder from it: it can never be "." or "..", hidden, or differ only in case.
+   */
+  static String problemInToolName(String name) {
+    if (name.isEmpty()) {
+      return "is empty";
+    }
+    if (name.length() > MAX_TOOL_NAME) {
+      return "is longer than " + MAX_TOOL_NAME + " characters";
+    }
+    for (int i = 0; i < name.length(); i++) {
+      char c = name.charAt(i);
+      if (!isToolNameChar(c)) {
+        return "may only contain a-z, 0-9, '.', '_' and '-' (found " + describeChar(c) + ")";
+      }
+    }
+    char first = name.charAt(0);
+    if (first == '.' || first == '_' || first == '-') {
+      return "must start with a letter or digit";
+    }
+    return null;
+  }
+
+  static boolean isToolNameChar(char c) {
+    return c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-';
+  }
+
+  /**
+   * {@code 'x'}, or {@code U+000A} for a character that is not printable ASCII, so that a caller's
+   * bad input cannot put control characters into a message or an audit line.
+   */
+  static String describeChar(char c) {
+    return c >= 0x20 && c < 0x7f ? "'" + c + "'" : String.format("U+%04X", (int) c);
   }
 }

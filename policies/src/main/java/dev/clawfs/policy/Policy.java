@@ -22,13 +22,15 @@ public final class Policy {
   private final String source;
   private final List<Rule> rules;
   private final List<AnomalyRule> anomalyRules;
+  private final List<ToolRule> toolRules;
   private final List<PolicyWarning> warnings;
 
   Policy(String source, List<Rule> rules, List<AnomalyRule> anomalyRules,
-      List<PolicyWarning> warnings) {
+      List<ToolRule> toolRules, List<PolicyWarning> warnings) {
     this.source = source;
     this.rules = List.copyOf(rules);
     this.anomalyRules = List.copyOf(anomalyRules);
+    this.toolRules = List.copyOf(toolRules);
     this.warnings = List.copyOf(warnings);
   }
 
@@ -89,6 +91,11 @@ public final class Policy {
     return rules.size();
   }
 
+  /** How many entries the file's {@code tools} list has. */
+  public int toolRuleCount() {
+    return toolRules.size();
+  }
+
   /** The names of the file's anomaly rules, in file order. */
   public List<String> anomalyNames() {
     return anomalyRules.stream().map(AnomalyRule::name).toList();
@@ -102,9 +109,13 @@ public final class Policy {
     return anomalyRules;
   }
 
+  List<ToolRule> toolRules() {
+    return toolRules;
+  }
+
   @Override
   public String toString() {
     return "Policy[" + source + ", " + rules.size() + " rules, " + anomalyRules.size()
-        + " anomaly rules]";
+        + " anomaly rules, " + toolRules.size() + " tool rules]";
   }
 }

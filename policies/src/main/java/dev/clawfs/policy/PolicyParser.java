@@ -25,7 +25,8 @@ final class PolicyParser {
   private static final JsonFactory JSON = new JsonFactory();
   private static final JsonFactory YAML = new YAMLFactory();
 
-  private static final List<String> TOP_KEYS = List.of("version", "rules", "anomalies");
+  private static final List<String> TOP_KEYS =
+      List.of("version", "rules", "anomalies", "tools");
   private static final List<String> RULE_KEYS =
       List.of("subject", "allow", "deny", "paths", "secrets");
   private static final List<String> ANOMALY_KEYS =
@@ -33,6 +34,9 @@ final class PolicyParser {
   private static final List<String> COUNTING_KEYS =
       List.of("name", "subject", "kind", "count", "window");
   private static final List<String> EXEC_KEYS = List.of("name", "subject", "kind", "programs");
+  private static final List<String> TOOL_KEYS = List.of("subject", "allow", "deny", "limits");
+  private static final List<String> LIMIT_KEYS =
+      List.of("memoryPages", "wallMs", "outputBytes", "concurrency");
   private static final String ACTIONS = "read, write, list, create, delete";
   private static final String KINDS = "denials, reads, exec";
   static final int MAX_COUNT = 10_000;
@@ -101,7 +105,14 @@ final class PolicyParser {
         anomalies.add(a);
       }
     }
-    return new Policy(source, rules, anomalies, warnings);
+    List<ToolRule> tools = new ArrayList<>();
+    Node.Field toolsField = top.fields().get("tools");
+    if (toolsField != null) {
+      for (Node item : sequence(toolsField, false).items()) {
+        tools.add(tool(mapping(item, "a tool rule"), tools.size()));
+      }
+    }
+    return new Policy(source, rules, anomalies, tools, warnings);
   }
 
   private Rule rule(Node.Mapping m) throws PolicyException {
@@ -186,6 +197,66 @@ final class PolicyParser {
       actions.add(a);
     }
     return actions;
+  }
+
+  private ToolRule tool(Node.Mapping m, int index) throws PolicyException {
+    checkKeys(m, TOOL_KEYS, "in a tool rule");
+    SubjectSelector subject = subject(m, "tool rule");
+    Map<String, Node.Field> f = m.fields();
+    Node.Field allow = f.get("allow");
+    Node.Field deny = f.get("deny");
+    Node.Field limits = f.get("limits");
+    if (allow == null && deny == null && limits == null) {
+      throw error(m, "a tool rule needs 'allow', 'deny' or 'limits'");
+    }
+    if (allow != null && deny != null) {
+      throw errorAtKey(deny,
+          "a tool rule either allows or denies; put 'deny' in a tool rule of its own");
+    }
+    ToolRule.Effect effect = allow != null ? ToolRule.Effect.ALLOW
+        : deny != null ? ToolRule.Effect.DENY : ToolRule.Effect.LIMITS_ONLY;
+    List<ToolGlob> globs = new ArrayList<>();
+    if (effect != ToolRule.Effect.LIMITS_ONLY) {
+      for (Node item : sequence(allow != null ? allow : deny, true).items()) {
+        String text = string(item, "a tool glob");
+        try {
+          globs.add(ToolGlob.compile(text));
+        } catch (IllegalArgumentException e) {
+          throw error(item, e.getMessage());
+        }
+      }
+    }
+    ToolLimitsSpec spec = limits == null ? ToolLimitsSpec.NONE : limits(limits);
+    return new ToolRule(source, m.line(), index, subject, effect, globs, spec);
+  }
+
+  /** {@code {memoryPages: 256, wallMs: 10000, ...}}: at least one field, each in its range. */
+  private ToolLimitsSpec limits(Node.Field field) throws PolicyException {
+    Node.Mapping m = mapping(field.value(), "'limits'");
+    checkKeys(m, LIMIT_KEYS, "in tool limits");
+    if (m.fields().isEmpty()) {
+      throw error(m, "'limits' must not be empty; set one or more of "
+          + String.join(", ", LIMIT_KEYS));
+    }
+    Long memoryPages = limit(m, "memoryPages", ToolLimitsSpec.MAX_MEMORY_PAGES);
+    Long wallMs = limit(m, "wallMs", ToolLimitsSpec.MAX_WALL_MS);
+    Long outputBytes = limit(m, "outputBytes", ToolLimitsSpec.MAX_OUTPUT_BYTES);
+    Long concurrency = limit(m, "concurrency", ToolLimitsSpec.MAX_CONCURRENCY);
+    return new ToolLimitsSpec(memoryPages == null ? null : memoryPages.intValue(), wallMs,
+        outputBytes, concurrency == null ? null : concurrency.intValue());
+  }
+
+  private Long limit(Node.Mapping m, String key, long max) throws PolicyException {
+    Node.Field field = m.fields().get(key);
+    if (field == null) {
+      return null;
+    }
+    Node value = field.value();
+    if (!(value instanceof Node.Scalar v && v.value() instanceof Long n) || n < 1 || n > max) {
+      throw error(value, "'" + key + "' must be a whole number from 1 to " + max + ", got "
+          + value.describe());
+    }
+    return n;
   }
 
   private AnomalyRule anomaly(Node.Mapping m) throws PolicyException {

@@ -7,7 +7,8 @@ import java.util.Objects;
 /**
  * The policies in force, deciding over the rules of all of them together: for a subject, an
  * action and a path, a matching deny rule of any file wins, else a matching allow rule of any
- * file allows, else the answer is the default deny. Root is always allowed.
+ * file allows, else the answer is the default deny. Root is always allowed. Which tools a subject
+ * may run ({@link #decideTool}) is decided the same way over the {@code tools} entries.
  *
  * <p>Immutable and thread-safe; globs are compiled when the files are parsed, and {@link #decide}
  * allocates nothing. To change the policies in force, build a new set and swap the reference.
@@ -25,6 +26,8 @@ public final class PolicySet {
   private final Entry[][] allows;
   /** Every allow entry once, for the ancestors of what is allowed. */
   private final Entry[] anyAllow;
+  /** The tool rules of all files, in file order, so a decision names the first that applies. */
+  private final ToolRule[] toolRules;
 
   private PolicySet(List<Policy> policies) {
     this.policies = List.copyOf(policies);
@@ -56,6 +59,11 @@ public final class PolicySet {
       }
     }
     anyAllow = every.toArray(new Entry[0]);
+    List<ToolRule> tools = new ArrayList<>();
+    for (Policy p : this.policies) {
+      tools.addAll(p.toolRules());
+    }
+    toolRules = tools.toArray(new ToolRule[0]);
   }
 
   /** The policies {@code policies} in force together. */
@@ -132,6 +140,76 @@ public final class PolicySet {
       }
     }
     return false;
+  }
+
+  /**
+   * May {@code subject} run the WebAssembly tool {@code tool}, and with which limits? Over the
+   * tool rules of all files together: a rule whose subject matches and one of whose globs
+   * matches the tool denies or allows it; a deny wins, and without an allow the tool is denied.
+   * Root may run any tool. The limits of an allowed run are, field by field, the smallest that
+   * any rule sets whose subject matches and that names the tool or names no tool (a limits-only
+   * rule); they bind root too.
+   *
+   * @param tool the tool's name, the folder under /clawfs/tools/ it lives in; a string that is
+   *     not a tool name (1 to 64 characters a-z, 0-9, '.', '_', '-', starting with a letter or
+   *     digit) is denied, even to root, so that callers never build a path from it
+   */
+  public ToolDecision decideTool(Subject subject, String tool) {
+    Objects.requireNonNull(subject, "subject");
+    Objects.requireNonNull(tool, "tool");
+    String problem = Names.problemInToolName(tool);
+    if (problem != null) {
+      return new ToolDecision(false, "denied by invalid tool name: \"" + printable(tool)
+          + "\": the tool name " + problem, ToolLimitsSpec.NONE);
+    }
+    ToolLimitsSpec limits = ToolLimitsSpec.NONE;
+    ToolRule allow = null;
+    ToolRule deny = null;
+    for (ToolRule r : toolRules) {
+      if (!r.subject().matches(subject)) {
+        continue;
+      }
+      if (r.limitsApplyTo(tool)) {
+        limits = limits.stricter(r.limits());
+      }
+      if (r.effect() == ToolRule.Effect.DENY && deny == null && r.names(tool)) {
+        deny = r;
+      } else if (r.effect() == ToolRule.Effect.ALLOW && allow == null && r.names(tool)) {
+        allow = r;
+      }
+    }
+    String quoted = "\"" + tool + "\"";
+    if (subject.isRoot()) {
+      return new ToolDecision(true, "allowed by root: root may run any tool", limits);
+    }
+    if (deny != null) {
+      return new ToolDecision(false, "denied by " + deny.where() + " denies " + quoted + " to "
+          + deny.subject(), ToolLimitsSpec.NONE);
+    }
+    if (allow != null) {
+      return new ToolDecision(true, "allowed by " + allow.where() + " allows " + quoted + " to "
+          + allow.subject(), limits);
+    }
+    return new ToolDecision(false, "denied by default deny: no tool rule allows " + quoted
+        + " for " + subject, ToolLimitsSpec.NONE);
+  }
+
+  /**
+   * {@code text} for a message: printable ASCII kept, quotes, backslashes and anything else
+   * escaped as in Java source, at most 80 characters. A refused tool name comes from the caller
+   * and ends up in audit lines, where it must not break a line or a quote.
+   */
+  private static String printable(String text) {
+    StringBuilder s = new StringBuilder();
+    for (int i = 0; i < text.length() && i < 80; i++) {
+      char c = text.charAt(i);
+      if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
+        s.append(c);
+      } else {
+        s.append(String.format("\\u%04x", (int) c));
+      }
+    }
+    return text.length() > 80 ? s + "..." : s.toString();
   }
 
   private static Decision first(Entry[] entries, Subject subject, String path) {

@@ -5,7 +5,8 @@
  * <p>Entry points: {@link dev.clawfs.policy.Policy#load} parses one policy file (YAML or JSON)
  * with errors that name file, line and column; {@link dev.clawfs.policy.PolicySet#of} puts
  * several files in force at once and answers {@link dev.clawfs.policy.PolicySet#decide} and
- * {@link dev.clawfs.policy.PolicySet#visible} on every FUSE operation;
+ * {@link dev.clawfs.policy.PolicySet#visible} on every FUSE operation, and
+ * {@link dev.clawfs.policy.PolicySet#decideTool} before a WebAssembly tool is run;
  * {@link dev.clawfs.policy.AnomalyDetector} watches denials, reads and execs. The file format
  * and its semantics are described in the module's README.
  */

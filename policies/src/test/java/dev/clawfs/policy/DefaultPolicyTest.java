@@ -75,8 +75,42 @@ class DefaultPolicyTest {
     Policy p = Policy.loadDefault();
     assertEquals("default.yaml", p.source());
     assertEquals(List.of(), p.warnings());
-    assertEquals(7, p.ruleCount());
+    assertEquals(8, p.ruleCount());
     assertEquals(List.of("denial-burst", "read-flood", "no-shell"), p.anomalyNames());
+    assertEquals(2, p.toolRuleCount());
+  }
+
+  /** "default.yaml:N: tools[i]", N the line of the i-th entry of the tools list. */
+  private static String toolRule(int index) {
+    int start = lines.indexOf("tools:");
+    int seen = 0;
+    for (int i = start + 1; i < lines.size(); i++) {
+      if (lines.get(i).startsWith("  - subject:") && seen++ == index) {
+        return "default.yaml:" + (i + 1) + ": tools[" + index + "]";
+      }
+    }
+    throw new AssertionError("no tools[" + index + "] in " + SOURCE);
+  }
+
+  @Test
+  void everyoneRunsEveryToolAndAgentsGetTighterLimits() {
+    ToolLimitsSpec everyone = new ToolLimitsSpec(1024, 60_000L, 64L << 20, 4);
+    ToolLimitsSpec agents = new ToolLimitsSpec(256, 10_000L, 16L << 20, 2);
+    for (String tool : List.of("sha256", "wc", "x", "a.b_c-9")) {
+      for (Subject s : List.of(BOB, ALICE)) {
+        ToolDecision d = policy.decideTool(s, tool);
+        assertTrue(d.allowed(), s + " " + tool + ": " + d);
+        assertEquals("allowed by " + toolRule(0) + " allows \"" + tool + "\" to any", d.reason());
+        assertEquals(agents, d.limits(), s + " " + tool);
+      }
+      ToolDecision user = policy.decideTool(USER, tool);
+      assertTrue(user.allowed());
+      assertEquals(everyone, user.limits(), tool);
+      ToolDecision root = policy.decideTool(ROOT, tool);
+      assertEquals("allowed by root: root may run any tool", root.reason());
+      assertEquals(everyone, root.limits(), "subject any binds root too");
+    }
+    assertFalse(policy.decideTool(BOB, "../bin/sh").allowed());
   }
 
   @Test

@@ -37,4 +37,24 @@ class NamesTest {
     assertEquals("may only contain letters, digits, '.', '_' and '-' (found ' ')",
         Names.problemInName("my key"));
   }
+
+  @Test
+  void toolNames() {
+    assertNull(Names.problemInToolName("sha256"));
+    assertNull(Names.problemInToolName("9.a_b-c"));
+    assertNull(Names.problemInToolName("x".repeat(64)));
+    assertEquals("is longer than 64 characters", Names.problemInToolName("x".repeat(65)));
+    assertEquals("is empty", Names.problemInToolName(""));
+    assertEquals("must start with a letter or digit", Names.problemInToolName("."));
+    assertEquals("must start with a letter or digit", Names.problemInToolName(".."));
+    assertEquals("must start with a letter or digit", Names.problemInToolName("_x"));
+    assertEquals("may only contain a-z, 0-9, '.', '_' and '-' (found 'W')",
+        Names.problemInToolName("Wc"));
+    assertEquals("may only contain a-z, 0-9, '.', '_' and '-' (found '/')",
+        Names.problemInToolName("../x"));
+    assertEquals("may only contain a-z, 0-9, '.', '_' and '-' (found U+0000)",
+        Names.problemInToolName("a\0"));
+    assertEquals("may only contain a-z, 0-9, '.', '_' and '-' (found U+00E9)",
+        Names.problemInToolName("caf\u00e9"));
+  }
 }

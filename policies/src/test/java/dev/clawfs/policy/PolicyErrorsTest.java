@@ -75,7 +75,8 @@ class PolicyErrorsTest {
         "p.yaml:1:10: 'version' must be 1, got a string (\"1\")");
     assertError("p.yaml", "rules: []\n", "p.yaml:1:1: missing 'version: 1'");
     assertError("p.yaml", "version: 1\nrule:\n  - subject: any\n",
-        "p.yaml:2:1: unknown key 'rule' at the top level; valid keys: version, rules, anomalies");
+        "p.yaml:2:1: unknown key 'rule' at the top level; valid keys: version, rules, anomalies,"
+            + " tools");
     assertError("p.yaml", "version: 1\nversion: 1\n",
         "p.yaml:2:1: duplicate key 'version' (first at line 1)");
     assertError("p.yaml", "- version: 1\n",
@@ -442,6 +443,195 @@ class PolicyErrorsTest {
             + " count, window, programs");
   }
 
+  private static final String TOOLS = "version: 1\ntools:\n";
+
+  @Test
+  void toolRuleShape() throws Exception {
+    assertError("p.yaml", "version: 1\ntools: wc\n",
+        "p.yaml:2:8: 'tools' must be a list ([a, b] or \"- a\" lines), got a string (\"wc\")");
+    assertError("p.yaml", TOOLS + "  - wc\n",
+        "p.yaml:3:5: a tool rule must be a mapping (key: value lines), got a string (\"wc\")");
+    assertError("p.yaml", TOOLS + """
+          - subject: agents
+            tool: [wc]
+        """,
+        "p.yaml:4:5: unknown key 'tool' in a tool rule; valid keys: subject, allow, deny,"
+            + " limits");
+    assertError("p.yaml", TOOLS + """
+          - allow: [wc]
+        """,
+        "p.yaml:3:5: tool rule is missing 'subject' (one of any, root, agents, agent:NAME,"
+            + " users, uid:N, gid:N)");
+    assertError("p.yaml", TOOLS + """
+          - subject: admins
+            allow: [wc]
+        """,
+        "p.yaml:3:14: unknown subject \"admins\"; valid subjects: any, root, agents,"
+            + " agent:NAME, users, uid:N, gid:N");
+    assertError("p.yaml", TOOLS + """
+          - subject: agents
+        """,
+        "p.yaml:3:5: a tool rule needs 'allow', 'deny' or 'limits'");
+    assertError("p.yaml", TOOLS + """
+          - subject: agents
+            allow: [wc]
+            deny: [sha256]
+        """,
+        "p.yaml:5:5: a tool rule either allows or denies; put 'deny' in a tool rule of its own");
+    assertError("p.yaml", TOOLS + """
+          - subject: agents
+            allow: wc
+        """,
+        "p.yaml:4:12: 'allow' must be a list ([a, b] or \"- a\" lines), got a string (\"wc\")");
+    assertError("p.yaml", TOOLS + """
+          - subject: agents
+            deny: []
+        """,
+        "p.yaml:4:11: 'deny' must not be empty");
+  }
+
+  @Test
+  void toolGlobs() throws Exception {
+    String alphabet = "a tool glob may only contain a-z, 0-9, '.', '_', '-' and '*'";
+    assertError("p.yaml", TOOLS + """
+          - subject: agents
+            allow: [wc, Sha256]
+        """,
+        "p.yaml:4:17: bad tool glob \"Sha256\": " + alphabet + " (found 'S')");
+    assertError("p.yaml", TOOLS + """
+          - subject: agents
+            deny:
+              - sha256
+              - tools/sha256
+        """,
+        "p.yaml:6:9: bad tool glob \"tools/sha256\": " + alphabet + " (found '/')");
+    assertError("p.yaml", TOOLS + """
+          - subject: agents
+            allow: ["sha?"]
+        """,
+        "p.yaml:4:13: bad tool glob \"sha?\": " + alphabet + " (found '?')");
+    assertError("p.yaml", TOOLS + """
+          - subject: agents
+            allow: ["my tool"]
+        """,
+        "p.yaml:4:13: bad tool glob \"my tool\": " + alphabet + " (found ' ')");
+    assertError("p.yaml", TOOLS + """
+          - subject: agents
+            allow: [""]
+        """,
+        "p.yaml:4:13: bad tool glob \"\": it is empty; \"*\" matches every tool");
+    assertError("p.yaml", TOOLS + """
+          - subject: agents
+            allow: [".hidden*"]
+        """,
+        "p.yaml:4:13: bad tool glob \".hidden*\": a tool name starts with a letter or digit, so"
+            + " it would match no tool");
+    String long65 = "*" + "a".repeat(65);
+    assertError("p.yaml", TOOLS + """
+          - subject: agents
+            allow: ["%s"]
+        """.formatted(long65),
+        "p.yaml:4:13: bad tool glob \"" + long65 + "\": it has more than 64 characters besides"
+            + " '*', and a tool name has at most 64, so it would match no tool");
+    assertError("p.yaml", TOOLS + """
+          - subject: agents
+            allow: [42]
+        """,
+        "p.yaml:4:13: expected a tool glob, got an integer (42)");
+  }
+
+  @Test
+  void toolLimits() throws Exception {
+    assertError("p.yaml", TOOLS + """
+          - subject: agents
+            limits: {memoryPages: 0}
+        """,
+        "p.yaml:4:27: 'memoryPages' must be a whole number from 1 to 65536, got an integer (0)");
+    assertError("p.yaml", TOOLS + """
+          - subject: agents
+            limits: {memoryPages: 65537}
+        """,
+        "p.yaml:4:27: 'memoryPages' must be a whole number from 1 to 65536, got an integer"
+            + " (65537)");
+    assertError("p.yaml", TOOLS + """
+          - subject: agents
+            allow: ["*"]
+            limits:
+              memoryPages: 256
+              wallMs: 3600001
+        """,
+        "p.yaml:7:15: 'wallMs' must be a whole number from 1 to 3600000, got an integer"
+            + " (3600001)");
+    assertError("p.yaml", TOOLS + """
+          - subject: agents
+            limits: {wallMs: 10s}
+        """,
+        "p.yaml:4:22: 'wallMs' must be a whole number from 1 to 3600000, got a string"
+            + " (\"10s\")");
+    assertError("p.yaml", TOOLS + """
+          - subject: agents
+            limits: {outputBytes: 4294967297}
+        """,
+        "p.yaml:4:27: 'outputBytes' must be a whole number from 1 to 4294967296, got an integer"
+            + " (4294967297)");
+    assertError("p.yaml", TOOLS + """
+          - subject: agents
+            limits: {outputBytes: 99999999999999999999}
+        """,
+        "p.yaml:4:27: 'outputBytes' must be a whole number from 1 to 4294967296, got an integer"
+            + " (99999999999999999999)");
+    assertError("p.yaml", TOOLS + """
+          - subject: agents
+            limits: {concurrency: 257}
+        """,
+        "p.yaml:4:27: 'concurrency' must be a whole number from 1 to 256, got an integer (257)");
+    assertError("p.yaml", TOOLS + """
+          - subject: agents
+            limits: {concurrency: 1.5}
+        """,
+        "p.yaml:4:27: 'concurrency' must be a whole number from 1 to 256, got a number (1.5)");
+    assertError("p.yaml", TOOLS + """
+          - subject: agents
+            limits:
+              concurrency:
+        """,
+        "p.yaml:5:19: 'concurrency' must be a whole number from 1 to 256, got nothing (null)");
+    assertError("p.yaml", TOOLS + """
+          - subject: agents
+            limits: {wallMs: 100, memory: 5}
+        """,
+        "p.yaml:4:27: unknown key 'memory' in tool limits; valid keys: memoryPages, wallMs,"
+            + " outputBytes, concurrency");
+    assertError("p.yaml", TOOLS + """
+          - subject: agents
+            limits: {}
+        """,
+        "p.yaml:4:13: 'limits' must not be empty; set one or more of memoryPages, wallMs,"
+            + " outputBytes, concurrency");
+    assertError("p.yaml", TOOLS + """
+          - subject: agents
+            limits: [256]
+        """,
+        "p.yaml:4:13: 'limits' must be a mapping (key: value lines), got a list");
+    assertError("p.yaml", TOOLS + """
+          - subject: agents
+            limits:
+        """,
+        "p.yaml:4:12: 'limits' must be a mapping (key: value lines), got nothing (null)");
+  }
+
+  @Test
+  void toolLimitsAtTheirBoundsAreValid() throws Exception {
+    Path path = dir.resolve("ok.yaml");
+    Files.writeString(path, TOOLS + """
+          - subject: agents
+            limits: {memoryPages: 65536, wallMs: 3600000, outputBytes: 4294967296, concurrency: 256}
+          - subject: users
+            limits: {memoryPages: 1, wallMs: 1, outputBytes: 1, concurrency: 1}
+        """);
+    assertEquals(2, Policy.load(path).toolRuleCount());
+  }
+
   @Test
   void jsonErrorsHaveLinesToo() throws Exception {
     assertError("p.json", """
@@ -457,5 +647,12 @@ class PolicyErrorsTest {
         "p.json:6:34: allow glob \"/vault/*\" could reach into /vault (names no single secret):"
             + " vault secrets are granted only by name, with /vault/<name> or 'secrets: [name]';"
             + " list the folders a broad rule means (\"/workspaces/**\", ...) instead");
+    assertError("p.json", """
+        {"version": 1,
+         "tools": [
+          {"subject": "agents", "limits": {"wallMs": 0}}
+         ]}
+        """,
+        "p.json:3:46: 'wallMs' must be a whole number from 1 to 3600000, got an integer (0)");
   }
 }

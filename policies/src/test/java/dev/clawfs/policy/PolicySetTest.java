@@ -158,6 +158,14 @@ class PolicySetTest {
     assertTrue(set.decide(USER, LIST, "/specs").allowed());
     assertTrue(set.decide(BOB, DELETE, "/agents/bob/tmp").allowed());
     assertFalse(set.decide(BOB, WRITE, "/system/index/x").allowed());
+    assertEquals(3, example.toolRuleCount());
+    assertTrue(set.decideTool(BOB, "sha256").allowed());
+    assertFalse(set.decideTool(BOB, "fetch").allowed());
+    assertTrue(set.decideTool(LIBRARIAN, "fetch").allowed());
+    assertEquals(new ToolLimitsSpec(1024, 60_000L, 67_108_864L, 4),
+        set.decideTool(USER, "fetch").limits());
+    assertEquals(new ToolLimitsSpec(64, 60_000L, 67_108_864L, 4),
+        set.decideTool(Subject.agent(1009, 1009, "indexer"), "sha256").limits());
   }
 
   @Test
