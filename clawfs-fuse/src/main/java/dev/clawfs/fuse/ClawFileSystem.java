@@ -308,6 +308,9 @@ public final class ClawFileSystem implements AutoCloseable {
    * false, and changes nothing, when it holds files: those are the user's.
    */
   public boolean dropEmptyTopLevel(String name) {
+    if (NAMESPACE.contains(name)) {
+      throw new IllegalArgumentException(name + " is part of the stored namespace");
+    }
     tree.writeLock().lock();
     try {
       Name n = Name.of(name);

@@ -34,6 +34,11 @@ public final class VirtualDir implements VirtualTree {
     return add(name, new VirtualNode.Stream(source, perm));
   }
 
+  /** Adds a transaction file (see {@link VirtualNode.Session}). */
+  public VirtualDir session(String name, SessionSource source, int perm) {
+    return add(name, new VirtualNode.Session(source, perm));
+  }
+
   /** The child directory of that name, created empty if absent. */
   public VirtualDir dir(String name) {
     VirtualTree t = children.computeIfAbsent(name, k -> new VirtualDir());

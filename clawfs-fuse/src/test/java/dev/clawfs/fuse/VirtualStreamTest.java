@@ -102,8 +102,71 @@ class VirtualStreamTest {
       }
       return node(path.get(0));
     });
+    // an echo service: what one descriptor wrote comes back upper-cased from its first read on
+    system.session("echo", (caller, flags) -> new SessionSource.Session() {
+      private final StringBuilder in = new StringBuilder();
+      private byte[] reply;
+
+      @Override
+      public void write(byte[] src, int len) {
+        if (reply != null) {
+          throw new FsException(Errno.EPIPE, "answered already");
+        }
+        in.append(new String(src, 0, len, StandardCharsets.UTF_8));
+      }
+
+      @Override
+      public int read(long offset, byte[] dst, int len, long waitMillis) {
+        if (reply == null) {
+          reply = in.toString().toUpperCase(java.util.Locale.ROOT).getBytes(StandardCharsets.UTF_8);
+          in.setLength(0);
+        }
+        if (in.length() >= reply.length) {
+          return -1;
+        }
+        int n = Math.min(len, reply.length - in.length());
+        System.arraycopy(reply, in.length(), dst, 0, n);
+        in.append("x".repeat(n)); // bytes delivered so far
+        return n;
+      }
+
+      @Override
+      public void close() {
+        sessionsClosed.incrementAndGet();
+      }
+    }, 0666);
+    system.tree("made", (path, caller) -> {
+      if (path.isEmpty()) {
+        return new VirtualNode.Directory(() -> made.stream().map(n -> new VirtualNode.Entry(n, VirtualNode.Kind.DIRECTORY)).toList(),
+            new VirtualNode.Files() {
+              @Override
+              public VirtualNode.File create(String name, Caller c) {
+                throw new FsException(Errno.EACCES, "folders only");
+              }
+
+              @Override
+              public void mkdir(String name, Caller c) {
+                made.add(name);
+              }
+
+              @Override
+              public void remove(String name, Caller c) {
+                if (!made.remove(name)) {
+                  throw new FsException(Errno.ENOENT, "none");
+                }
+              }
+            }, 0777);
+      }
+      if (!made.contains(path.get(0))) {
+        throw new FsException(Errno.ENOENT, "none");
+      }
+      return new VirtualNode.Directory(List::of);
+    });
     fs.registerVirtual("system", system);
   }
+
+  private final AtomicInteger sessionsClosed = new AtomicInteger();
+  private final List<String> made = new java.util.concurrent.CopyOnWriteArrayList<>();
 
   private VirtualNode.File node(String name) {
     return new VirtualNode.File(() -> files.get(name), (data, c) -> files.put(name, data), 0600);
@@ -188,5 +251,55 @@ class VirtualStreamTest {
     fs.unlink(p("/system/drop/req.txt"), root);
     assertTrue(files.isEmpty());
     assertEquals(Errno.ENOENT, assertThrows(FsException.class, () -> fs.unlink(p("/system/drop/req.txt"), root)).errno());
+  }
+
+  @Test
+  void aSessionAnswersOnTheDescriptorThatAskedIgnoringOffsets() {
+    Attr a = fs.getattr(p("/system/echo"));
+    assertEquals(Inode.S_IFREG | 0666, a.mode());
+    assertEquals(0, a.size());
+    long one = fs.open(p("/system/echo"), 2, new Caller(1000, 1000, 1));
+    long two = fs.open(p("/system/echo"), 2, new Caller(1000, 1000, 2));
+    assertTrue(fs.bypassPageCache(one), "a conversation is never cached");
+    fs.write(one, 0, p("hello "), 6);
+    fs.write(one, 0, p("world"), 5); // offsets are ignored: it is a pipe, not a file
+    fs.write(two, 0, p("other"), 5);
+    fs.ftruncate(one, 0); // O_TRUNC of a conversation is a no-op, not an error
+    byte[] buf = new byte[4];
+    StringBuilder got = new StringBuilder();
+    int n;
+    while ((n = fs.read(one, 12345, buf, 4, 0, ClawFileSystem.ReadWait.NONE)) > 0) {
+      got.append(new String(buf, 0, n, StandardCharsets.UTF_8));
+    }
+    assertEquals("HELLO WORLD", got.toString());
+    assertEquals(Errno.EPIPE, assertThrows(FsException.class, () -> fs.write(one, 0, p("late"), 4)).errno());
+    n = fs.read(two, 0, buf, 4, 0, ClawFileSystem.ReadWait.NONE);
+    assertEquals("OTHE", new String(buf, 0, n, StandardCharsets.UTF_8), "each descriptor has its own conversation");
+    fs.release(one);
+    fs.release(two);
+    assertEquals(2, sessionsClosed.get());
+  }
+
+  @Test
+  void aVirtualDirectoryMayAllowMkdirAndRmdirAndShowsItsMode() {
+    assertEquals(Inode.S_IFDIR | 0777, fs.getattr(p("/system/made")).mode());
+    fs.mkdir(p("/system/made/tool"), 0755, Caller.ROOT);
+    assertEquals(List.of("tool"), made);
+    assertEquals(Inode.S_IFDIR | 0555, fs.getattr(p("/system/made/tool")).mode());
+    assertEquals(Errno.EACCES, assertThrows(FsException.class,
+        () -> fs.mkdir(p("/system/drop/sub"), 0755, Caller.ROOT)).errno(), "mkdir is refused unless allowed");
+    assertEquals(Errno.ENOTDIR, assertThrows(FsException.class,
+        () -> fs.rmdir(p("/system/stream"), Caller.ROOT)).errno());
+    fs.rmdir(p("/system/made/tool"), Caller.ROOT);
+    assertTrue(made.isEmpty());
+  }
+
+  @Test
+  void onlyANameOutsideTheStoredNamespaceCanBeDroppedAndTakenByAVirtualTree() {
+    assertThrows(IllegalArgumentException.class, () -> fs.registerVirtual("agents", (path, c) -> null));
+    assertThrows(IllegalArgumentException.class, () -> fs.dropEmptyTopLevel("workspaces"));
+    assertTrue(fs.dropEmptyTopLevel("tools"), "absent is as good as dropped");
+    fs.registerVirtual("tools", (path, c) -> new VirtualNode.Directory(List::of));
+    assertEquals(Inode.S_IFDIR | 0555, fs.getattr(p("/tools")).mode());
   }
 }

@@ -41,7 +41,7 @@ final class AuditCommand implements Callable<Integer> {
   @Option(names = "--op", paramLabel = "OP", description = "Only this operation: open, create, mkdir, unlink, rename, exec, connect, anomaly, ...")
   String op;
 
-  @Option(names = "--source", paramLabel = "SOURCE", description = "fuse, ebpf or audit.")
+  @Option(names = "--source", paramLabel = "SOURCE", description = "fuse, ebpf, tool or audit.")
   String source;
 
   @Option(names = "--result", paramLabel = "RESULT", description = "ok, denied, error, or an errno name such as EACCES.")

@@ -55,6 +55,8 @@ public final class ClawfsCli implements Callable<Integer> {
   public static void main(String[] args) {
     System.setProperty("java.util.logging.SimpleFormatter.format", "%1$tFT%1$tT.%1$tL %4$s %3$s: %5$s%6$s%n");
     CommandLine cl = new CommandLine(new ClawfsCli());
+    // `clawfs tool run MNT wordcount -l`: what follows the tool's name is the tool's, options too
+    cl.getSubcommands().get("tool").getSubcommands().get("run").setStopAtPositional(true);
     cl.setExitCodeExceptionMapper(ClawfsCli::exitCodeOf);
     cl.setExecutionExceptionHandler((ex, cmd, parsed) -> {
       cmd.getErr().println("clawfs: " + messageOf(ex));
