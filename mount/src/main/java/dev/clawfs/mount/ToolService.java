@@ -87,6 +87,8 @@ final class ToolService implements VirtualTree {
   private static final Pattern JOB_NAME = Pattern.compile("[A-Za-z0-9][A-Za-z0-9._-]{0,127}");
   /** The largest JSON request (run.json, inbox) and raw stdin kept waiting in memory. */
   static final int MAX_REQUEST = 64 << 20;
+  /** JSON request bytes one caller (not root) may have waiting in open run.json descriptors. */
+  static final long MAX_HELD_PER_CALLER = 128L << 20;
   /** Jobs kept per caller and tool; the oldest finished ones go first. */
   static final int MAX_JOBS = 64;
   /** Runs shown in each tool's log. */
@@ -114,6 +116,7 @@ final class ToolService implements VirtualTree {
     t.setDaemon(true);
     return t;
   });
+  private final Map<Integer, AtomicLong> held = new ConcurrentHashMap<>();
   private final AtomicLong runs = new AtomicLong();
   private final AtomicLong failedRuns = new AtomicLong();
   private final String unavailable;
@@ -833,6 +836,7 @@ final class ToolService implements VirtualTree {
     private final Caller caller;
     private final ByteArrayOutputStream request = new ByteArrayOutputStream();
     private java.util.concurrent.Future<byte[]> running;
+    private long holding;
     private byte[] reply;
     private long delivered;
 
@@ -851,7 +855,22 @@ final class ToolService implements VirtualTree {
       if (request.size() + len > MAX_REQUEST) {
         throw new FsException(Errno.EFBIG, "a request is at most " + (MAX_REQUEST >> 20) + " MiB; use stdinPath");
       }
+      AtomicLong mine = held.computeIfAbsent(caller.uid(), k -> new AtomicLong());
+      if (mine.addAndGet(len) > MAX_HELD_PER_CALLER && caller.uid() != 0) {
+        mine.addAndGet(-len);
+        throw new FsException(Errno.ENOMEM, "your open run.json requests hold " + (MAX_HELD_PER_CALLER >> 20)
+            + " MiB already; read or close them first");
+      }
+      holding += len;
       request.write(src, 0, len);
+    }
+
+    /** Gives back what this request counted against its caller. */
+    private synchronized void letGo() {
+      if (holding > 0) {
+        held.get(caller.uid()).addAndGet(-holding);
+        holding = 0;
+      }
     }
 
     @Override
@@ -860,6 +879,8 @@ final class ToolService implements VirtualTree {
       synchronized (this) {
         if (running == null) {
           byte[] q = request.toByteArray();
+          request.reset();
+          letGo();
           running = runners.submit(() -> runToReply(name, caller, q));
         }
         f = running;
@@ -884,6 +905,7 @@ final class ToolService implements VirtualTree {
 
     @Override
     public void close() {
+      letGo();
       java.util.concurrent.Future<byte[]> f;
       synchronized (this) {
         f = running;

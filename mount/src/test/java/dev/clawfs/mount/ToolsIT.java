@@ -167,7 +167,7 @@ class ToolsIT {
     assertEquals(0, cli.exitCode(), cli.toString());
     assertEquals(line, cli.stdout());
     // --stdin-path: a file of the mount, named by its host path, read with the caller's rights
-    MountedVault.Result byPath = cli(null, "sha256", "--stdin-path", m + DIR + "/data.bin");
+    MountedVault.Result byPath = cliWith(List.of("--stdin-path", m + DIR + "/data.bin"), "sha256");
     assertEquals(0, byPath.exitCode(), byPath.toString());
     assertEquals(line, byPath.stdout());
 
@@ -194,8 +194,8 @@ class ToolsIT {
     assertEquals("\"v\"\n", quoted.stdout(), quoted.toString());
     MountedVault.Result missing = cli(utf8(DOC), "jsonq", ".missing");
     assertEquals("null\n", missing.stdout(), "a missing key is null, as in jq: " + missing);
-    // a tool option after the tool's name needs "--" (see the report: clawfs takes it for its own)
-    MountedVault.Result rawString = cli(utf8(DOC), "jsonq", "--", "-r", ".name");
+    // what follows the tool's name is the tool's, options too
+    MountedVault.Result rawString = cli(utf8(DOC), "jsonq", "-r", ".name");
     assertEquals(0, rawString.exitCode(), rawString.toString());
     assertEquals("clawfs\n", rawString.stdout());
 
@@ -242,7 +242,7 @@ class ToolsIT {
     assertEquals("EXITED", z.get("outcome").asText(), z.toString());
     assertEquals(2, z.get("exit").asInt(), z.toString());
     assertTrue(z.get("stderr").asText().contains("invalid option -- 'z'"), z.toString());
-    MountedVault.Result zCli = cli(null, "wordcount", "--no-stdin", "--", "-z");
+    MountedVault.Result zCli = cliWith(List.of("--no-stdin"), "wordcount", "-z");
     assertEquals(2, zCli.exitCode(), zCli.toString());
     assertTrue(zCli.stderr().contains("wordcount: invalid option -- 'z'"), zCli.toString());
 
@@ -307,7 +307,7 @@ class ToolsIT {
       long ms = reply.get("durationMs").asLong();
       assertTrue(ms >= LOOP_MS && ms < LOOP_MS + 2000, "durationMs " + ms);
 
-      MountedVault.Result cli = cli(null, "spin", "--no-stdin", "spin");
+      MountedVault.Result cli = cliWith(List.of("--no-stdin"), "spin", "spin");
       assertEquals(124, cli.exitCode(), "clawfs tool run: 124 for the time limit, like timeout(1): " + cli);
       assertEquals("loop: spin\n", cli.stdout());
       assertTrue(cli.stderr().contains("time limit: stopped after " + LOOP_MS + " ms"), cli.toString());
@@ -335,7 +335,7 @@ class ToolsIT {
       }
       ToolCalls.Raw r = parseRaw(MountedVault.run(rawCommand(raw, tool("bomb", "run"), null, false), null, 60));
       assertEquals(ENOMEM, r.errno(), "the raw read of a run stopped at its memory limit: " + r);
-      MountedVault.Result cli = cli(null, "bomb", "--no-stdin", "malloc");
+      MountedVault.Result cli = cliWith(List.of("--no-stdin"), "bomb", "malloc");
       assertEquals(125, cli.exitCode(), cli.toString());
       assertTrue(cli.stderr().contains("memory limit"), cli.toString());
       assertEquals(4, awaitLog(vault.path("tools/bomb/log"), 4).stream()
@@ -364,7 +364,7 @@ class ToolsIT {
       assertEquals(limit, r.out().length, r.toString());
       assertTrue(allY(r.out()), "only the tool's bytes");
 
-      MountedVault.Result cli = cli(null, "flood", "--no-stdin", "stdout");
+      MountedVault.Result cli = cliWith(List.of("--no-stdin"), "flood", "stdout");
       assertEquals(125, cli.exitCode(), "exit " + cli.exitCode() + " stderr " + cli.stderr());
       assertEquals(limit, cli.stdout().length(), "clawfs tool run passes the cut output through");
       assertTrue(cli.stderr().contains("output limit"), cli.stderr());
@@ -524,10 +524,11 @@ class ToolsIT {
     try {
       Files.writeString(policy, "version: 1\nrules:\n  - subject: agent:tl-bob\n    deny: [read]\n"
           + "    paths: [\"" + notForBob + "\"]\n");
-      String wc = clawfsShell() + " tool run \"$M\" wordcount";
+      String wc = clawfsShell() + " tool run --no-stdin \"$M\" wordcount ";
+      String wcStdinPath = clawfsShell() + " tool run --stdin-path ";
       // files named as arguments: the tool is refused them (Unix modes, the policy) or finds nothing (outside its grants)
       for (String f : List.of(rootOnly, notForBob, aliceFile)) {
-        MountedVault.Result r = agents.as(bob, wc + " --no-stdin " + f);
+        MountedVault.Result r = agents.as(bob, wc + f);
         assertEquals(1, r.exitCode(), "bob counting " + f + ": " + r);
         assertEquals("", r.stdout(), "nothing from " + f + ": " + r);
         assertTrue(r.stderr().startsWith("wordcount: " + f + ": "), r.toString());
@@ -542,20 +543,20 @@ class ToolsIT {
           reply.path("denials").path(0).asText(), "the reply says what was refused: " + reply);
       // as stdin (read with the caller's rights before the run): refused
       for (String f : List.of(aliceFile, "/vault/api-key", rootOnly)) {
-        MountedVault.Result r = agents.as(bob, wc + " --stdin-path " + f);
+        MountedVault.Result r = agents.as(bob, wcStdinPath + f + " \"$M\" wordcount");
         assertEquals(126, r.exitCode(), "bob giving " + f + " as stdin: " + r);
         assertEquals("", r.stdout(), r.toString());
         assertTrue(r.stderr().contains("stdinPath: " + f + ": you may not read it"), r.toString());
       }
       // the same calls by those who may read the files work
-      MountedVault.Result own = agents.as(alice, wc + " --stdin-path " + aliceFile);
+      MountedVault.Result own = agents.as(alice, wcStdinPath + aliceFile + " \"$M\" wordcount");
       assertEquals(0, own.exitCode(), own.toString());
       assertEquals(String.format("%7d %7d %7d\n", 1, 3, SECRET.length() + " alice words\n".length()), own.stdout(),
           "alice counts her own file");
-      MountedVault.Result allowed = agents.as(alice, wc + " --no-stdin -- -w " + notForBob);
+      MountedVault.Result allowed = agents.as(alice, wc + "-w " + notForBob);
       assertEquals(0, allowed.exitCode(), "the policy denies bob only: " + allowed);
       assertEquals("6 " + notForBob + "\n", allowed.stdout());
-      MountedVault.Result root = cli(null, "wordcount", "--no-stdin", "--", "-w", rootOnly);
+      MountedVault.Result root = cliWith(List.of("--no-stdin"), "wordcount", "-w", rootOnly);
       assertEquals("3 " + rootOnly + "\n", root.stdout(), root.toString());
     } finally {
       Files.deleteIfExists(policy);
@@ -853,11 +854,21 @@ class ToolsIT {
     return ToolCalls.quote(MountedVault.launcher().toString());
   }
 
-  /** {@code clawfs tool run MOUNT ARGS...} with these bytes as stdin (null: an empty stdin). */
-  private static MountedVault.Result cli(byte[] stdin, String... args) {
-    List<String> cmd = new ArrayList<>(List.of(MountedVault.launcher().toString(), "tool", "run", m));
+  /** {@code clawfs tool run MOUNT TOOL ARGS...} with these bytes as stdin (null: an empty stdin). */
+  private static MountedVault.Result cli(byte[] stdin, String tool, String... args) {
+    List<String> cmd = new ArrayList<>(List.of(MountedVault.launcher().toString(), "tool", "run", m, tool));
     cmd.addAll(List.of(args));
     return MountedVault.run(cmd, null, 120, Map.of(), stdin);
+  }
+
+  /** {@code clawfs tool run OPTIONS MOUNT TOOL ARGS...} (its own options come before the mount point). */
+  private static MountedVault.Result cliWith(List<String> options, String tool, String... args) {
+    List<String> cmd = new ArrayList<>(List.of(MountedVault.launcher().toString(), "tool", "run"));
+    cmd.addAll(options);
+    cmd.add(m);
+    cmd.add(tool);
+    cmd.addAll(List.of(args));
+    return MountedVault.run(cmd, null, 120, Map.of(), null);
   }
 
   /** The raw transaction exactly as a shell user does it, from the inputs folder. */
