@@ -415,7 +415,8 @@ def report_pass(p, lines):
                 ok_rate = m if not outc or outc.startswith("EXITED 0") or not step.startswith("tool") else None
                 r1 = f"{ok_rate / raw:.3f}" if ok_rate and raw else "n/a"
                 r2 = f"{ok_rate / via:.3f}" if ok_rate and via and step != "sha256sum of the mount file" else ("1" if step == "sha256sum of the mount file" else "n/a")
-                lines.append(f"| {step} | {len(ss)} | {med(step, 'ms') / 1000:.2f} | {m:.1f} | "
+                rate = f"{m:.1f}" if ok_rate or not step.startswith("tool") else "stopped"
+                lines.append(f"| {step} | {len(ss)} | {med(step, 'ms') / 1000:.2f} | {rate} | "
                              f"{med(step, 'server_cpu_s'):.2f} | {r1} | {r2} | {outc} |")
             loads = sorted({s["load"] for s in size["samples"]})
             lines.append("")

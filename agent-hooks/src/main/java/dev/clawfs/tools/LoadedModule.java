@@ -147,6 +147,9 @@ final class LoadedModule {
         used = ToolRuntime.Engine.COMPILER;
       } catch (RuntimeException | LinkageError e) {
         factory = null; // the interpreter runs every valid module
+        System.getLogger("clawfs.tools").log(System.Logger.Level.WARNING,
+            "module {0}: the compiler failed ({1}); it runs in the interpreter, much slower",
+            hash.substring(0, 12), e.toString());
       }
     }
     return new LoadedModule(hash, bytes, module, factory, used);

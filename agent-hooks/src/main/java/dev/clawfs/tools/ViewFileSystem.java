@@ -164,7 +164,7 @@ final class ViewFileSystem extends FileSystem {
       throw new NoSuchFileException(shown);
     }
     if (!gate.permits(path, false)) {
-      deny("read", path, "the caller's policy does not allow it");
+      deny("read", path, "the caller may not (its policy or the Unix modes)");
       throw new AccessDeniedException(shown, null, "denied by policy");
     }
     if (write) {
@@ -173,7 +173,7 @@ final class ViewFileSystem extends FileSystem {
         throw new AccessDeniedException(shown, null, "read-only");
       }
       if (!gate.permits(path, true)) {
-        deny("write", path, "the caller's policy does not allow it");
+        deny("write", path, "the caller may not (its policy or the Unix modes)");
         throw new AccessDeniedException(shown, null, "denied by policy");
       }
     }

@@ -149,7 +149,7 @@ class PathConfinementTest {
     RunResult r = run(noNotes, "open", "/workspaces/x/notes.txt");
     assertDenied(r, "/workspaces/x/notes.txt");
     assertEquals(
-        List.of("denied read /workspaces/x/notes.txt: the caller's policy does not allow it"),
+        List.of("denied read /workspaces/x/notes.txt: the caller may not (its policy or the Unix modes)"),
         r.record().denials());
     assertEquals(
         "OPENED /workspaces/x/sub/deep.txt: deep\n",

@@ -321,6 +321,7 @@ final class ToolService implements VirtualTree {
         LOG.log(Level.INFO, "tool {0}: the replacement was removed, the shipped module is back", name);
       } else {
         runtime.remove(name);
+        logs.remove(name);
         LOG.log(Level.INFO, "tool {0} removed", name);
       }
     }
@@ -439,7 +440,11 @@ final class ToolService implements VirtualTree {
     b.append("installed by root: ").append(String.join(" ", new java.util.TreeSet<>(stored.keySet()))).append('\n');
     b.append("runs: ").append(runs.get()).append('\n');
     b.append("runs that failed or hit a limit: ").append(failedRuns.get()).append('\n');
-    b.append("engine: ").append("compiler").append('\n');
+    b.append("engines:");
+    for (Tool t : runtime.tools()) {
+      b.append(' ').append(t.name()).append('=').append(t.engine().name().toLowerCase(java.util.Locale.ROOT));
+    }
+    b.append('\n');
     return b.toString();
   }
 
@@ -452,7 +457,7 @@ final class ToolService implements VirtualTree {
   private ToolPolicy policyFor(String name, Caller caller) {
     ToolDecision d = gate.policies().decideTool(gate.subject(caller), name);
     if (!d.allowed()) {
-      throw new FsException(Errno.EACCES, d.reason());
+      throw refused(name, caller, new FsException(Errno.EACCES, d.reason()));
     }
     ToolLimitsSpec l = d.limits();
     ToolLimits u = ToolLimits.UNLIMITED;
@@ -500,6 +505,14 @@ final class ToolService implements VirtualTree {
   private String agentOf(Caller c) {
     var s = gate.subject(c);
     return s.agent() == null ? "" : s.agent();
+  }
+
+  /** A refusal by this service (policy, a bad request): recorded like the runtime's own, then thrown. */
+  private FsException refused(String name, Caller caller, FsException e) {
+    String hash = runtime.tool(name).map(Tool::moduleHash).orElse("");
+    recorded(new RunRecord(name, hash, caller.uid(), agentOf(caller), java.time.Instant.now(), Duration.ZERO,
+        RunRecord.Outcome.REFUSED, -1, 0, 0, null, e.getMessage(), List.of()));
+    return e;
   }
 
   /** Every run and refusal: counted, kept in the tool's log, sent to the audit stream. */
@@ -682,7 +695,12 @@ final class ToolService implements VirtualTree {
     RunResult r;
     try {
       ToolPolicy p = policyFor(name, caller);
-      Request q = parseRequest(requestBytes, caller);
+      Request q;
+      try {
+        q = parseRequest(requestBytes, caller);
+      } catch (FsException e) {
+        throw refused(name, caller, e);
+      }
       r = runtime.run(name, new ToolRequest(caller.uid(), agentOf(caller), q.args(), q.env(),
           new java.io.ByteArrayInputStream(q.stdin()), null, null), p);
     } catch (FsException e) {
@@ -982,11 +1000,9 @@ final class ToolService implements VirtualTree {
     if (j == null && !writing.containsKey(key(tool, caller, job))) {
       throw new FsException(Errno.ENOENT, "no job " + job + " in the inbox");
     }
-    if (j != null && j.reply() != null) {
-      throw new FsException(Errno.ENOENT, "job " + job + " is done; its reply is in outbox/");
-    }
-    // a job being written (libfuse stats it right after create) or waiting for its run
-    return new VirtualNode.File(() -> new byte[0], (data, c) -> submit(tool, job, data, c), 0644);
+    // a job being written (libfuse stats it right after create), waiting for its run, or done
+    // (not listed, but a name the kernel still has cached can be written again: a new job)
+    return new VirtualNode.File(() -> new byte[0], (data, c) -> submit(tool, job, data, c), 0666);
   }
 
   /** Jobs being written, between create and close. */
@@ -1027,7 +1043,7 @@ final class ToolService implements VirtualTree {
       parseRequest(data, caller); // a malformed job fails close(2) as well as reading as a refusal
     } catch (FsException e) {
       j.finish(refusalReply(tool, e));
-      throw e;
+      throw refused(tool, caller, e);
     }
     runners.submit(() -> {
       byte[] r;
