@@ -62,6 +62,10 @@ public final class ClawFileSystem implements AutoCloseable {
   private final Set<Long> uncachedHandles = ConcurrentHashMap.newKeySet();
   private final AtomicLong nextHandle = new AtomicLong(1);
   private final Map<Name, VirtualTree> virtualTrees = new ConcurrentHashMap<>();
+  /** Overlays by top-level name: virtual entries inside stored directories of one depth. */
+  private final Map<Name, Overlay> overlays = new ConcurrentHashMap<>();
+
+  private record Overlay(int depth, VirtualOverlay provider) {}
   private volatile ChangeListener changes = ChangeListener.NONE;
   private final long virtualIno = Long.MAX_VALUE / 2;
   private final long mountedAtNs = System.nanoTime();
@@ -303,6 +307,17 @@ public final class ClawFileSystem implements AutoCloseable {
   }
 
   /**
+   * Adds the names {@code provider} gives to the stored directories {@code depth} components deep
+   * below the stored top-level directory {@code top} (depth 2 under "agents": agents/NAME/).
+   */
+  public void registerOverlay(String top, int depth, VirtualOverlay provider) {
+    if (!NAMESPACE.contains(top) || depth < 1) {
+      throw new IllegalArgumentException("an overlay goes below a stored top-level directory: " + top);
+    }
+    overlays.put(Name.of(top), new Overlay(depth, provider));
+  }
+
+  /**
    * Removes the stored top-level directory {@code name} when it is empty, so that a virtual tree
    * can take the name (vaults made before tools/ became virtual have a stored tools/). Returns
    * false, and changes nothing, when it holds files: those are the user's.
@@ -464,11 +479,43 @@ public final class ClawFileSystem implements AutoCloseable {
 
 
   private boolean isVirtual(List<Name> parts) {
-    return !parts.isEmpty() && virtualTrees.containsKey(parts.get(0));
+    return !parts.isEmpty() && (virtualTrees.containsKey(parts.get(0)) || overlayOf(parts) != null);
+  }
+
+  /** The overlay that serves {@code parts}, or null when they are stored (or top-level virtual). */
+  private Overlay overlayOf(List<Name> parts) {
+    if (parts.size() < 2 || overlays.isEmpty()) {
+      return null;
+    }
+    Overlay o = overlays.get(parts.get(0));
+    if (o == null || parts.size() <= o.depth()) {
+      return null;
+    }
+    return o.provider().names(strings(parts, 0, o.depth())).contains(string(parts.get(o.depth()))) ? o : null;
+  }
+
+  private static String string(Name n) {
+    return new String(n.rawBytes(), java.nio.charset.StandardCharsets.UTF_8);
+  }
+
+  private static List<String> strings(List<Name> parts, int from, int to) {
+    List<String> out = new ArrayList<>(to - from);
+    for (int i = from; i < to; i++) {
+      out.add(string(parts.get(i)));
+    }
+    return out;
   }
 
   /** What a virtual path is, asked of the tree that serves its top-level name. */
   private VirtualNode virtualNode(List<Name> parts, Caller caller) {
+    Overlay o = virtualTrees.containsKey(parts.get(0)) ? null : overlayOf(parts);
+    if (o != null) {
+      return o.provider().resolve(strings(parts, 0, o.depth()), string(parts.get(o.depth())),
+          strings(parts, o.depth() + 1, parts.size()), caller);
+    }
+    if (!virtualTrees.containsKey(parts.get(0))) {
+      throw new FsException(Errno.ENOENT, "no such virtual file");
+    }
     List<String> rest = new ArrayList<>(parts.size() - 1);
     for (int i = 1; i < parts.size(); i++) {
       rest.add(new String(parts.get(i).rawBytes(), java.nio.charset.StandardCharsets.UTF_8));
@@ -478,7 +525,7 @@ public final class ClawFileSystem implements AutoCloseable {
 
   /** The file creation and removal of the virtual directory holding {@code parts}' last name. */
   private VirtualNode.Files virtualFiles(List<Name> parts, Caller caller) {
-    if (parts.size() < 2
+    if (parts.size() < 2 || !isVirtual(parts.subList(0, parts.size() - 1))
         || !(virtualNode(parts.subList(0, parts.size() - 1), caller) instanceof VirtualNode.Directory d)
         || d.files() == null) {
       throw new FsException(Errno.EACCES, "virtual files are read-only");
@@ -736,10 +783,29 @@ public final class ClawFileSystem implements AutoCloseable {
       if (!dir.isDir()) {
         throw new FsException(Errno.ENOTDIR, "not a directory");
       }
+      Overlay o = overlays.isEmpty() ? null : overlays.get(parts.isEmpty() ? null : parts.get(0));
+      java.util.Set<String> added = o != null && parts.size() == o.depth()
+          ? o.provider().names(strings(parts, 0, parts.size())) : java.util.Set.of();
       for (Map.Entry<Name, Inode> e : dir.children.entrySet()) {
-        if (!e.getKey().isFuseHidden()) {
+        if (!e.getKey().isFuseHidden() && (added.isEmpty() || !added.contains(string(e.getKey())))) {
           out.add(new DirEntry(e.getKey().bytes(), e.getValue().id, e.getValue().mode));
         }
+      }
+      for (String a : added) {
+        List<Name> child = new ArrayList<>(parts);
+        child.add(Name.of(a.getBytes(java.nio.charset.StandardCharsets.UTF_8)));
+        VirtualNode vn;
+        try {
+          vn = virtualNode(child, caller);
+        } catch (FsException ex) {
+          continue;
+        }
+        int mode = switch (VirtualNode.kindOf(vn)) {
+          case DIRECTORY -> Inode.S_IFDIR | 0555;
+          case LINK -> Inode.S_IFLNK | 0777;
+          case FILE -> Inode.S_IFREG | 0444;
+        };
+        out.add(new DirEntry(a.getBytes(java.nio.charset.StandardCharsets.UTF_8), virtualIno(child), mode));
       }
       if (dir == root) {
         for (Name v : virtualTrees.keySet()) {

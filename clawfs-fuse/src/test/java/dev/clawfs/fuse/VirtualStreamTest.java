@@ -302,4 +302,52 @@ class VirtualStreamTest {
     fs.registerVirtual("tools", (path, c) -> new VirtualNode.Directory(List::of));
     assertEquals(Inode.S_IFDIR | 0555, fs.getattr(p("/tools")).mode());
   }
+
+  @Test
+  void anOverlayAddsVirtualEntriesInsideStoredDirectoriesOfItsDepth() {
+    fs.registerOverlay("agents", 2, new VirtualOverlay() {
+      @Override
+      public java.util.Set<String> names(List<String> dir) {
+        return dir.get(1).equals("bot") ? java.util.Set.of("status", "ask") : java.util.Set.of();
+      }
+
+      @Override
+      public VirtualNode resolve(List<String> dir, String name, List<String> rest, Caller caller) {
+        if (name.equals("status") && rest.isEmpty()) {
+          return VirtualNode.File.readOnly(() -> p("ok " + dir.get(1) + "\n"));
+        }
+        if (name.equals("ask") && rest.isEmpty()) {
+          return new VirtualNode.Directory(List::of);
+        }
+        if (name.equals("ask") && rest.size() == 1) {
+          return VirtualNode.File.readOnly(() -> p("answer to " + rest.get(0)));
+        }
+        throw new FsException(Errno.ENOENT, "none");
+      }
+    });
+    fs.mkdir(p("/agents/bot"), 0700, Caller.ROOT);
+    fs.mkdir(p("/agents/bot/memory"), 0700, Caller.ROOT);
+    fs.mkdir(p("/agents/other"), 0700, Caller.ROOT);
+    List<String> names = new ArrayList<>();
+    for (ClawFileSystem.DirEntry e : fs.readdir(p("/agents/bot"))) {
+      names.add(new String(e.name(), StandardCharsets.UTF_8));
+    }
+    names.sort(null);
+    assertEquals(List.of("ask", "memory", "status"), names, "stored and virtual entries side by side");
+    assertEquals(Inode.S_IFREG | 0444, fs.getattr(p("/agents/bot/status")).mode());
+    long fh = fs.open(p("/agents/bot/ask/why"), 0);
+    byte[] buf = new byte[64];
+    int n = fs.read(fh, 0, buf, 64);
+    fs.release(fh);
+    assertEquals("answer to why", new String(buf, 0, n, StandardCharsets.UTF_8));
+    assertEquals(Errno.EACCES, assertThrows(FsException.class,
+        () -> fs.create(p("/agents/bot/status"), 0644, O_WRONLY, Caller.ROOT)).errno(), "a reserved name");
+    assertEquals(Errno.EACCES, assertThrows(FsException.class,
+        () -> fs.rename(p("/agents/bot/memory"), p("/agents/bot/ask"))).errno());
+    assertEquals(Errno.EACCES, assertThrows(FsException.class,
+        () -> fs.rename(p("/agents/bot/status"), p("/agents/bot/memory/s"))).errno());
+    fs.mkdir(p("/agents/other/status"), 0700, Caller.ROOT); // other directories are plain
+    assertEquals(Inode.S_IFDIR, fs.getattr(p("/agents/other/status")).mode() & Inode.S_IFMT);
+    assertEquals(Errno.ENOENT, assertThrows(FsException.class, () -> fs.getattr(p("/agents/other/ask"))).errno());
+  }
 }
