@@ -371,6 +371,31 @@ public final class ClawFileSystem implements AutoCloseable {
     changes = listener == null ? ChangeListener.NONE : listener;
   }
 
+  /**
+   * Adds a listener beside those already set (the search index and the agents' change hooks both
+   * follow the files). Each must only queue the event and return, as {@link ChangeListener} says.
+   */
+  public synchronized void addChangeListener(ChangeListener listener) {
+    ChangeListener before = changes;
+    if (before == ChangeListener.NONE) {
+      changes = listener;
+      return;
+    }
+    changes = new ChangeListener() {
+      @Override
+      public void contentChanged(long ino) {
+        before.contentChanged(ino);
+        listener.contentChanged(ino);
+      }
+
+      @Override
+      public void namesChanged(long ino) {
+        before.namesChanged(ino);
+        listener.namesChanged(ino);
+      }
+    };
+  }
+
   /** Commits all metadata and makes all content durable. */
   public void sync() {
     meta.contentWritten();

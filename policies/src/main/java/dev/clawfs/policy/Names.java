@@ -124,4 +124,23 @@ final class Names {
   static String describeChar(char c) {
     return c >= 0x20 && c < 0x7f ? "'" + c + "'" : String.format("U+%04X", (int) c);
   }
+
+  /**
+   * {@code text} for a message: printable ASCII kept, quotes, backslashes and anything else
+   * escaped as Java unicode escapes, at most {@code max} characters ("..." after).
+   * Text that comes from a caller ends up in audit lines, where it must not break a line or a
+   * quote.
+   */
+  static String printable(String text, int max) {
+    StringBuilder s = new StringBuilder();
+    for (int i = 0; i < text.length() && i < max; i++) {
+      char c = text.charAt(i);
+      if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
+        s.append(c);
+      } else {
+        s.append(String.format("\\u%04x", (int) c));
+      }
+    }
+    return text.length() > max ? s + "..." : s.toString();
+  }
 }

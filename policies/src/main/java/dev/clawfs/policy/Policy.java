@@ -23,14 +23,19 @@ public final class Policy {
   private final List<Rule> rules;
   private final List<AnomalyRule> anomalyRules;
   private final List<ToolRule> toolRules;
+  private final List<EndpointRule> endpointRules;
+  private final List<InjectionEntry> injectionEntries;
   private final List<PolicyWarning> warnings;
 
   Policy(String source, List<Rule> rules, List<AnomalyRule> anomalyRules,
-      List<ToolRule> toolRules, List<PolicyWarning> warnings) {
+      List<ToolRule> toolRules, List<EndpointRule> endpointRules,
+      List<InjectionEntry> injectionEntries, List<PolicyWarning> warnings) {
     this.source = source;
     this.rules = List.copyOf(rules);
     this.anomalyRules = List.copyOf(anomalyRules);
     this.toolRules = List.copyOf(toolRules);
+    this.endpointRules = List.copyOf(endpointRules);
+    this.injectionEntries = List.copyOf(injectionEntries);
     this.warnings = List.copyOf(warnings);
   }
 
@@ -96,6 +101,16 @@ public final class Policy {
     return toolRules.size();
   }
 
+  /** How many entries the file's {@code endpoints} list has. */
+  public int endpointRuleCount() {
+    return endpointRules.size();
+  }
+
+  /** The names of the file's {@code injection} entries (off entries too), in file order. */
+  public List<String> injectionNames() {
+    return injectionEntries.stream().map(InjectionEntry::name).toList();
+  }
+
   /** The names of the file's anomaly rules, in file order. */
   public List<String> anomalyNames() {
     return anomalyRules.stream().map(AnomalyRule::name).toList();
@@ -113,9 +128,18 @@ public final class Policy {
     return toolRules;
   }
 
+  List<EndpointRule> endpointRules() {
+    return endpointRules;
+  }
+
+  List<InjectionEntry> injectionEntries() {
+    return injectionEntries;
+  }
+
   @Override
   public String toString() {
     return "Policy[" + source + ", " + rules.size() + " rules, " + anomalyRules.size()
-        + " anomaly rules, " + toolRules.size() + " tool rules]";
+        + " anomaly rules, " + toolRules.size() + " tool rules, " + endpointRules.size()
+        + " endpoint rules, " + injectionEntries.size() + " injection patterns]";
   }
 }

@@ -14,6 +14,8 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
+import java.util.regex.Pattern;
+import java.util.regex.PatternSyntaxException;
 import org.yaml.snakeyaml.error.MarkedYAMLException;
 
 /**
@@ -26,7 +28,7 @@ final class PolicyParser {
   private static final JsonFactory YAML = new YAMLFactory();
 
   private static final List<String> TOP_KEYS =
-      List.of("version", "rules", "anomalies", "tools");
+      List.of("version", "rules", "anomalies", "tools", "endpoints", "injection");
   private static final List<String> RULE_KEYS =
       List.of("subject", "allow", "deny", "paths", "secrets");
   private static final List<String> ANOMALY_KEYS =
@@ -37,10 +39,16 @@ final class PolicyParser {
   private static final List<String> TOOL_KEYS = List.of("subject", "allow", "deny", "limits");
   private static final List<String> LIMIT_KEYS =
       List.of("memoryPages", "wallMs", "outputBytes", "concurrency");
+  private static final List<String> ENDPOINT_KEYS = List.of("subject", "allow", "deny");
+  private static final List<String> INJECTION_KEYS =
+      List.of("name", "pattern", "action", "subject");
+  private static final Pattern INJECTION_NAME = Pattern.compile("[a-z0-9][a-z0-9-]{0,39}");
   private static final String ACTIONS = "read, write, list, create, delete";
   private static final String KINDS = "denials, reads, exec";
   static final int MAX_COUNT = 10_000;
   static final long MAX_WINDOW_MILLIS = 24L * 3600 * 1000;
+  /** The longest regular expression an injection pattern may have, in characters. */
+  static final int MAX_REGEX = 500;
 
   private final String source;
   private final List<PolicyWarning> warnings = new ArrayList<>();
@@ -112,7 +120,129 @@ final class PolicyParser {
         tools.add(tool(mapping(item, "a tool rule"), tools.size()));
       }
     }
-    return new Policy(source, rules, anomalies, tools, warnings);
+    List<EndpointRule> endpoints = new ArrayList<>();
+    Node.Field endpointsField = top.fields().get("endpoints");
+    if (endpointsField != null) {
+      for (Node item : sequence(endpointsField, false).items()) {
+        endpoints.add(endpoint(mapping(item, "an endpoint rule"), endpoints.size()));
+      }
+    }
+    List<InjectionEntry> injection = new ArrayList<>();
+    Node.Field injectionField = top.fields().get("injection");
+    if (injectionField != null) {
+      Map<String, Integer> names = new HashMap<>();
+      for (Node item : sequence(injectionField, false).items()) {
+        InjectionEntry e = injection(mapping(item, "an injection pattern"));
+        Integer earlier = names.putIfAbsent(e.name(), e.line());
+        if (earlier != null) {
+          throw error(((Node.Mapping) item).fields().get("name").value(),
+              "duplicate injection pattern name '" + e.name() + "' (first at line " + earlier
+                  + ")");
+        }
+        injection.add(e);
+      }
+    }
+    return new Policy(source, rules, anomalies, tools, endpoints, injection, warnings);
+  }
+
+  private EndpointRule endpoint(Node.Mapping m, int index) throws PolicyException {
+    checkKeys(m, ENDPOINT_KEYS, "in an endpoint rule");
+    SubjectSelector subject = subject(m, "endpoint rule");
+    Node.Field allow = m.fields().get("allow");
+    Node.Field deny = m.fields().get("deny");
+    if (allow == null && deny == null) {
+      throw error(m, "an endpoint rule needs 'allow' or 'deny' (a list of URL patterns such as"
+          + " \"https://openrouter.ai/api/v1\")");
+    }
+    if (allow != null && deny != null) {
+      throw errorAtKey(deny,
+          "an endpoint rule either allows or denies; put 'deny' in an endpoint rule of its own");
+    }
+    List<EndpointPattern> patterns = new ArrayList<>();
+    for (Node item : sequence(allow != null ? allow : deny, true).items()) {
+      String text = string(item, "an endpoint pattern");
+      try {
+        patterns.add(EndpointPattern.compile(text));
+      } catch (IllegalArgumentException e) {
+        throw error(item, e.getMessage());
+      }
+    }
+    return new EndpointRule(source, m.line(), index, subject, allow == null, patterns);
+  }
+
+  private InjectionEntry injection(Node.Mapping m) throws PolicyException {
+    checkKeys(m, INJECTION_KEYS, "in an injection pattern");
+    Node.Field nameField = required(m, "name", "injection pattern");
+    String name = string(nameField.value(), "a name");
+    if (!INJECTION_NAME.matcher(name).matches()) {
+      throw error(nameField.value(), "bad injection pattern name \"" + Names.printable(name, 60)
+          + "\": a name is 1 to 40 characters a-z, 0-9 and '-', starting with a letter or digit");
+    }
+    String what = "injection pattern '" + name + "'";
+    SubjectSelector subject = m.fields().containsKey("subject")
+        ? subject(m, "injection pattern") : SubjectSelector.parse("any");
+    Node.Field actionField = m.fields().get("action");
+    if (actionField == null) {
+      throw error(m, what + " is missing 'action' (flag, block or off)");
+    }
+    Node actionValue = actionField.value();
+    // YAML 1.1 reads an unquoted off (and no, false) as the boolean false
+    String actionText = actionValue instanceof Node.Scalar b && Boolean.FALSE.equals(b.value())
+        ? "off" : string(actionValue, "an action (flag, block or off)");
+    InjectionEntry.Mode mode = null;
+    for (InjectionEntry.Mode candidate : InjectionEntry.Mode.values()) {
+      if (candidate.name().toLowerCase(Locale.ROOT).equals(actionText)) {
+        mode = candidate;
+      }
+    }
+    if (mode == null) {
+      throw error(actionField.value(), "unknown injection action '" + actionText
+          + "'; valid actions: flag, block, off");
+    }
+    Node.Field patternField = m.fields().get("pattern");
+    if (mode == InjectionEntry.Mode.OFF) {
+      if (patternField != null) {
+        throw errorAtKey(patternField, "'pattern' does not apply to action 'off': an off entry"
+            + " only names the pattern it turns off");
+      }
+      return new InjectionEntry(name, source, m.line(), subject, mode, null);
+    }
+    if (patternField == null) {
+      throw error(m, what + " is missing 'pattern' (a Java regular expression)");
+    }
+    Node value = patternField.value();
+    String regex = string(value, "a regular expression");
+    if (regex.length() > MAX_REGEX) {
+      throw error(value, what + " is " + regex.length() + " characters long; at most "
+          + MAX_REGEX);
+    }
+    Pattern compiled;
+    try {
+      compiled = Pattern.compile(regex, InjectionRule.FLAGS);
+    } catch (PatternSyntaxException e) {
+      throw error(value, "bad regex in " + what + ": " + e.getDescription()
+          + (e.getIndex() >= 0 ? " near index " + e.getIndex() : ""));
+    }
+    if (compiled.matcher("").find()) {
+      throw error(value, what + " matches the empty text, so it would match every file");
+    }
+    String problem;
+    try {
+      problem = RegexCheck.backtrackingProblem(regex);
+    } catch (IllegalArgumentException e) {
+      throw error(value, what + ": " + e.getMessage());
+    }
+    if (problem != null) {
+      throw error(value, what + " may backtrack catastrophically: " + problem);
+    }
+    String leading = RegexCheck.leadingRepeat(regex);
+    if (leading != null) {
+      warnings.add(new PolicyWarning(source, value.line(), value.column(), what
+          + " starts with the unbounded repeat \"" + leading + "\": a pattern is searched for"
+          + " anywhere, so the repeat finds nothing more and makes a search take time quadratic"
+          + " in the length of what it matches; drop it"));
+    }
+    return new InjectionEntry(name, source, m.line(), subject, mode, regex);
   }
 
   private Rule rule(Node.Mapping m) throws PolicyException {

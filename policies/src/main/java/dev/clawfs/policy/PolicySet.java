@@ -1,14 +1,18 @@
 package dev.clawfs.policy;
 
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Objects;
 
 /**
  * The policies in force, deciding over the rules of all of them together: for a subject, an
  * action and a path, a matching deny rule of any file wins, else a matching allow rule of any
  * file allows, else the answer is the default deny. Root is always allowed. Which tools a subject
- * may run ({@link #decideTool}) is decided the same way over the {@code tools} entries.
+ * may run ({@link #decideTool}) is decided the same way over the {@code tools} entries, and which
+ * model endpoints an agent may call ({@link #decideEndpoint}) over the {@code endpoints} entries.
+ * {@link #injectionPatterns} gives the patterns the injection scanner uses for a subject.
  *
  * <p>Immutable and thread-safe; globs are compiled when the files are parsed, and {@link #decide}
  * allocates nothing. To change the policies in force, build a new set and swap the reference.
@@ -28,6 +32,10 @@ public final class PolicySet {
   private final Entry[] anyAllow;
   /** The tool rules of all files, in file order, so a decision names the first that applies. */
   private final ToolRule[] toolRules;
+  /** The endpoint rules of all files, in file order. */
+  private final EndpointRule[] endpointRules;
+  /** The injection entries of all files, in file order (later files override earlier ones). */
+  private final List<InjectionEntry> injectionEntries;
 
   private PolicySet(List<Policy> policies) {
     this.policies = List.copyOf(policies);
@@ -64,6 +72,14 @@ public final class PolicySet {
       tools.addAll(p.toolRules());
     }
     toolRules = tools.toArray(new ToolRule[0]);
+    List<EndpointRule> endpoints = new ArrayList<>();
+    List<InjectionEntry> injection = new ArrayList<>();
+    for (Policy p : this.policies) {
+      endpoints.addAll(p.endpointRules());
+      injection.addAll(p.injectionEntries());
+    }
+    endpointRules = endpoints.toArray(new EndpointRule[0]);
+    injectionEntries = List.copyOf(injection);
   }
 
   /** The policies {@code policies} in force together. */
@@ -159,7 +175,7 @@ public final class PolicySet {
     Objects.requireNonNull(tool, "tool");
     String problem = Names.problemInToolName(tool);
     if (problem != null) {
-      return new ToolDecision(false, "denied by invalid tool name: \"" + printable(tool)
+      return new ToolDecision(false, "denied by invalid tool name: \"" + Names.printable(tool, 80)
           + "\": the tool name " + problem, ToolLimitsSpec.NONE);
     }
     ToolLimitsSpec limits = ToolLimitsSpec.NONE;
@@ -195,21 +211,72 @@ public final class PolicySet {
   }
 
   /**
-   * {@code text} for a message: printable ASCII kept, quotes, backslashes and anything else
-   * escaped as in Java source, at most 80 characters. A refused tool name comes from the caller
-   * and ends up in audit lines, where it must not break a line or a quote.
+   * May {@code subject}, an agent, send requests to the model endpoint {@code url}? Over the
+   * endpoint rules of all files together: a rule whose subject matches and one of whose patterns
+   * matches the URL denies or allows it; a deny wins, and a URL no rule allows is denied. Root is
+   * not special here: it runs no agent, so it is decided by the rules like anyone else.
+   *
+   * @param url the URL the request goes to, such as {@code
+   *     https://openrouter.ai/api/v1/chat/completions} (a base URL gives the same answer when the
+   *     pattern is a prefix of it); matched on its parsed scheme, host, port and path, the query
+   *     and fragment ignored. A URL that cannot be read unambiguously (no http or https scheme,
+   *     user info, a backslash or space, an encoded "/", a "." or ".." segment, a host such as
+   *     "127.1") is denied
    */
-  private static String printable(String text) {
-    StringBuilder s = new StringBuilder();
-    for (int i = 0; i < text.length() && i < 80; i++) {
-      char c = text.charAt(i);
-      if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
-        s.append(c);
-      } else {
-        s.append(String.format("\\u%04x", (int) c));
+  public EndpointDecision decideEndpoint(Subject subject, String url) {
+    Objects.requireNonNull(subject, "subject");
+    Objects.requireNonNull(url, "url");
+    String quoted = "\"" + EndpointUrl.display(url) + "\"";
+    EndpointUrl parsed;
+    try {
+      parsed = EndpointUrl.parseUrl(url);
+    } catch (IllegalArgumentException e) {
+      return new EndpointDecision(false, "denied by invalid URL: " + quoted + ": "
+          + e.getMessage());
+    }
+    EndpointRule allow = null;
+    for (EndpointRule r : endpointRules) {
+      if (!r.subject().matches(subject) || !r.names(parsed)) {
+        continue;
+      }
+      if (r.deny()) {
+        return new EndpointDecision(false, "denied by " + r.where() + " denies " + quoted
+            + " to " + r.subject());
+      }
+      if (allow == null) {
+        allow = r;
       }
     }
-    return text.length() > 80 ? s + "..." : s.toString();
+    if (allow != null) {
+      return new EndpointDecision(true, "allowed by " + allow.where() + " allows " + quoted
+          + " to " + allow.subject());
+    }
+    return new EndpointDecision(false, "denied by default deny: no endpoint rule allows "
+        + quoted + " for " + subject);
+  }
+
+  /**
+   * The patterns the injection scanner uses for {@code subject}: the {@code injection} entries of
+   * all files whose subject matches, by name. Where several files give the subject a pattern of
+   * the same name, the entry of the later file (in the order of this set) replaces the earlier
+   * one, and an entry with action {@code off} removes it. The list is in the order the names
+   * first appear.
+   */
+  public List<InjectionRule> injectionPatterns(Subject subject) {
+    Objects.requireNonNull(subject, "subject");
+    Map<String, InjectionEntry> byName = new LinkedHashMap<>();
+    for (InjectionEntry e : injectionEntries) {
+      if (e.subject().matches(subject)) {
+        byName.put(e.name(), e);
+      }
+    }
+    List<InjectionRule> rules = new ArrayList<>();
+    for (InjectionEntry e : byName.values()) {
+      if (e.mode() != InjectionEntry.Mode.OFF) {
+        rules.add(e.rule());
+      }
+    }
+    return List.copyOf(rules);
   }
 
   private static Decision first(Entry[] entries, Subject subject, String path) {

@@ -76,7 +76,7 @@ class PolicyErrorsTest {
     assertError("p.yaml", "rules: []\n", "p.yaml:1:1: missing 'version: 1'");
     assertError("p.yaml", "version: 1\nrule:\n  - subject: any\n",
         "p.yaml:2:1: unknown key 'rule' at the top level; valid keys: version, rules, anomalies,"
-            + " tools");
+            + " tools, endpoints, injection");
     assertError("p.yaml", "version: 1\nversion: 1\n",
         "p.yaml:2:1: duplicate key 'version' (first at line 1)");
     assertError("p.yaml", "- version: 1\n",
@@ -632,6 +632,289 @@ class PolicyErrorsTest {
     assertEquals(2, Policy.load(path).toolRuleCount());
   }
 
+  private static final String ENDPOINTS = "version: 1\nendpoints:\n";
+
+  @Test
+  void endpointRuleShape() throws Exception {
+    assertError("p.yaml", "version: 1\nendpoints: https://openrouter.ai\n",
+        "p.yaml:2:12: 'endpoints' must be a list ([a, b] or \"- a\" lines), got a string"
+            + " (\"https://openrouter.ai\")");
+    assertError("p.yaml", ENDPOINTS + "  - https://openrouter.ai\n",
+        "p.yaml:3:5: an endpoint rule must be a mapping (key: value lines), got a string"
+            + " (\"https://openrouter.ai\")");
+    assertError("p.yaml", ENDPOINTS + """
+          - subject: agents
+            urls: ["https://openrouter.ai"]
+        """,
+        "p.yaml:4:5: unknown key 'urls' in an endpoint rule; valid keys: subject, allow, deny");
+    assertError("p.yaml", ENDPOINTS + """
+          - allow: ["https://openrouter.ai"]
+        """,
+        "p.yaml:3:5: endpoint rule is missing 'subject' (one of any, root, agents, agent:NAME,"
+            + " users, uid:N, gid:N)");
+    assertError("p.yaml", ENDPOINTS + """
+          - subject: agent:../x
+            allow: ["https://openrouter.ai"]
+        """,
+        "p.yaml:3:14: bad subject \"agent:../x\": the agent name must be a single name without"
+            + " \"/\"");
+    assertError("p.yaml", ENDPOINTS + """
+          - subject: agents
+        """,
+        "p.yaml:3:5: an endpoint rule needs 'allow' or 'deny' (a list of URL patterns such as"
+            + " \"https://openrouter.ai/api/v1\")");
+    assertError("p.yaml", ENDPOINTS + """
+          - subject: agents
+            allow: ["https://openrouter.ai"]
+            deny: ["https://openrouter.ai/api/v0"]
+        """,
+        "p.yaml:5:5: an endpoint rule either allows or denies; put 'deny' in an endpoint rule of"
+            + " its own");
+    assertError("p.yaml", ENDPOINTS + """
+          - subject: agents
+            allow: https://openrouter.ai
+        """,
+        "p.yaml:4:12: 'allow' must be a list ([a, b] or \"- a\" lines), got a string"
+            + " (\"https://openrouter.ai\")");
+    assertError("p.yaml", ENDPOINTS + """
+          - subject: agents
+            deny: []
+        """,
+        "p.yaml:4:11: 'deny' must not be empty");
+    assertError("p.yaml", ENDPOINTS + """
+          - subject: agents
+            allow: [42]
+        """,
+        "p.yaml:4:13: expected an endpoint pattern, got an integer (42)");
+  }
+
+  @Test
+  void endpointPatterns() throws Exception {
+    String[][] cases = {
+      {"openrouter.ai/api/v1", "write scheme://host[:port][/path], such as"
+          + " \"https://openrouter.ai/api/v1\""},
+      {"ftp://files.example.com", "the scheme must be http or https (found \"ftp\")"},
+      {"https://user:pw@openrouter.ai", "a user name or password (\"user:password@\") is not"
+          + " allowed; send credentials in a header"},
+      {"https://*", "a wildcard host needs a domain after \"*.\" (\"*.example.com\"); no"
+          + " pattern matches every host"},
+      {"https://*:443", "a wildcard host needs a domain after \"*.\" (\"*.example.com\"); no"
+          + " pattern matches every host"},
+      {"https://*.", "a wildcard host needs a domain after \"*.\" (\"*.example.com\")"},
+      {"https://api.*.com", "'*' may only be the whole first label of a host"
+          + " (\"*.example.com\")"},
+      {"https://*api.example.com", "'*' may only be the whole first label of a host"
+          + " (\"*.example.com\")"},
+      {"https://*.*.example.com", "'*' may only be the whole first label of a host"
+          + " (\"*.example.com\")"},
+      {"http://*.0.0.1", "a wildcard host needs a domain name after \"*.\", not an address"},
+      {"http://[*]:80", "\"[*]\" is not an IPv6 address"},
+      {"https://api.example.com:99999", "bad port \"99999\": a port is a number from 1 to 65535"
+          + " or \"*\""},
+      {"https://api.example.com:x", "bad port \"x\": a port is a number from 1 to 65535 or"
+          + " \"*\""},
+      {"https://openrouter.ai/api/v1?x=1", "a pattern has no query or fragment ('?' or '#')"},
+      {"https://openrouter.ai/api#v1", "a pattern has no query or fragment ('?' or '#')"},
+      {"https://openrouter.ai/api/*", "the path is a prefix and takes no '*': \"/api\" matches"
+          + " /api and every path below it"},
+      {"https://openrouter.ai/api/../v1", "the path has a \"..\" segment"},
+      {"https://openrouter.ai//api", "the path has an empty segment (\"//\")"},
+      {"http://[::1", "the IPv6 address has no closing ']'"},
+      {"http://::1:8080", "an IPv6 address must be in brackets (\"http://[::1]:8080\")"},
+      {"http://127.1:*", "\"127.1\" is not an IPv4 address of four decimal numbers 0-255"
+          + " without leading zeros (such as 127.0.0.1)"},
+      {"https://bad!host.com", "the host may only contain letters, digits, '-', '_' and '.'"
+          + " (found '!')"},
+      {"https://" + "a".repeat(64) + ".com", "a label of the host is longer than 63"
+          + " characters"},
+      {"https://open router.ai", "spaces and control characters are not allowed (found ' ')"},
+    };
+    for (String[] c : cases) {
+      assertError("p.yaml", ENDPOINTS + """
+            - subject: agents
+              allow: ["https://openrouter.ai", "%s"]
+          """.formatted(c[0]),
+          "p.yaml:4:38: bad endpoint pattern \"" + c[0] + "\": " + c[1]);
+    }
+  }
+
+  @Test
+  void endpointPatternsThatAreValid() throws Exception {
+    Path path = dir.resolve("ok.yaml");
+    Files.writeString(path, ENDPOINTS + """
+          - subject: agents
+            allow:
+              - https://openrouter.ai/api/v1
+              - http://127.0.0.1:*
+              - http://[::1]:*
+              - http://localhost:11434/
+              - https://*.example.com:8443/v1/
+              - HTTPS://API.Example.COM
+              - http://ollama_server:11434
+              - https://h.test/caf%C3%A9
+          - subject: agent:bob
+            deny: ["https://*.example.com"]
+        """);
+    Policy p = Policy.load(path);
+    assertEquals(2, p.endpointRuleCount());
+    assertEquals(java.util.List.of(), p.warnings());
+  }
+
+  private static final String INJECTION = "version: 1\ninjection:\n";
+  private static final String NAME_RULE =
+      "a name is 1 to 40 characters a-z, 0-9 and '-', starting with a letter or digit";
+
+  @Test
+  void injectionEntryShape() throws Exception {
+    assertError("p.yaml", "version: 1\ninjection: flag\n",
+        "p.yaml:2:12: 'injection' must be a list ([a, b] or \"- a\" lines), got a string"
+            + " (\"flag\")");
+    assertError("p.yaml", INJECTION + "  - ignore\n",
+        "p.yaml:3:5: an injection pattern must be a mapping (key: value lines), got a string"
+            + " (\"ignore\")");
+    assertError("p.yaml", INJECTION + """
+          - name: x
+            regex: 'x'
+            action: flag
+        """,
+        "p.yaml:4:5: unknown key 'regex' in an injection pattern; valid keys: name, pattern,"
+            + " action, subject");
+    assertError("p.yaml", INJECTION + """
+          - pattern: 'x'
+            action: flag
+        """,
+        "p.yaml:3:5: injection pattern is missing 'name'");
+    assertError("p.yaml", INJECTION + """
+          - name: Ignore_All
+            pattern: 'x'
+            action: flag
+        """,
+        "p.yaml:3:11: bad injection pattern name \"Ignore_All\": " + NAME_RULE);
+    assertError("p.yaml", INJECTION + """
+          - name: "%s"
+            pattern: 'x'
+            action: flag
+        """.formatted("x".repeat(41)),
+        "p.yaml:3:11: bad injection pattern name \"" + "x".repeat(41) + "\": " + NAME_RULE);
+    assertError("p.yaml", INJECTION + """
+          - name: ""
+            pattern: 'x'
+            action: flag
+        """,
+        "p.yaml:3:11: bad injection pattern name \"\": " + NAME_RULE);
+    assertError("p.yaml", INJECTION + """
+          - name: -x
+            pattern: 'x'
+            action: flag
+        """,
+        "p.yaml:3:11: bad injection pattern name \"-x\": " + NAME_RULE);
+    assertError("p.yaml", INJECTION + """
+          - name: 42
+            pattern: 'x'
+            action: flag
+        """,
+        "p.yaml:3:11: expected a name, got an integer (42)");
+    assertError("p.yaml", INJECTION + """
+          - name: a
+            pattern: 'x'
+            action: flag
+          - name: a
+            pattern: 'y'
+            action: block
+        """,
+        "p.yaml:6:11: duplicate injection pattern name 'a' (first at line 3)");
+    assertError("p.yaml", INJECTION + """
+          - name: a
+            pattern: 'x'
+        """,
+        "p.yaml:3:5: injection pattern 'a' is missing 'action' (flag, block or off)");
+    assertError("p.yaml", INJECTION + """
+          - name: a
+            pattern: 'x'
+            action: warn
+        """,
+        "p.yaml:5:13: unknown injection action 'warn'; valid actions: flag, block, off");
+    assertError("p.yaml", INJECTION + """
+          - name: a
+            pattern: 'x'
+            action: BLOCK
+        """,
+        "p.yaml:5:13: unknown injection action 'BLOCK'; valid actions: flag, block, off");
+    assertError("p.yaml", INJECTION + """
+          - name: a
+            pattern: 'x'
+            action: on
+        """,
+        "p.yaml:5:13: expected an action (flag, block or off), got a boolean (true)");
+    assertError("p.yaml", INJECTION + """
+          - name: a
+            action: flag
+        """,
+        "p.yaml:3:5: injection pattern 'a' is missing 'pattern' (a Java regular expression)");
+    assertError("p.yaml", INJECTION + """
+          - name: a
+            action: off
+            pattern: 'x'
+        """,
+        "p.yaml:5:5: 'pattern' does not apply to action 'off': an off entry only names the"
+            + " pattern it turns off");
+    assertError("p.yaml", INJECTION + """
+          - name: a
+            pattern: 42
+            action: flag
+        """,
+        "p.yaml:4:14: expected a regular expression, got an integer (42)");
+    assertError("p.yaml", INJECTION + """
+          - name: a
+            pattern: 'x'
+            action: flag
+            subject: admins
+        """,
+        "p.yaml:6:14: unknown subject \"admins\"; valid subjects: any, root, agents, agent:NAME,"
+            + " users, uid:N, gid:N");
+  }
+
+  @Test
+  void injectionRegexes() throws Exception {
+    String entry = INJECTION + """
+          - name: x
+            action: flag
+            pattern: '%s'
+        """;
+    assertError("p.yaml", entry.formatted("(ab|cd"),
+        "p.yaml:5:14: bad regex in injection pattern 'x': Unclosed group near index 6");
+    assertError("p.yaml", entry.formatted("[a-"),
+        "p.yaml:5:14: bad regex in injection pattern 'x': Illegal character range near index 3");
+    assertError("p.yaml", entry.formatted("*x"),
+        "p.yaml:5:14: bad regex in injection pattern 'x': Dangling meta character '*' near"
+            + " index 0");
+    assertError("p.yaml", entry.formatted("a".repeat(501)),
+        "p.yaml:5:14: injection pattern 'x' is 501 characters long; at most 500");
+    assertError("p.yaml", entry.formatted(""),
+        "p.yaml:5:14: injection pattern 'x' matches the empty text, so it would match every"
+            + " file");
+    assertError("p.yaml", entry.formatted("(secret)?"),
+        "p.yaml:5:14: injection pattern 'x' matches the empty text, so it would match every"
+            + " file");
+    assertError("p.yaml", entry.formatted("(a+)+b"),
+        "p.yaml:5:14: injection pattern 'x' may backtrack catastrophically: the repeat"
+            + " \"(a+)+\" holds another repeat, \"a+\"; make the inner one possessive (\"a++\")"
+            + " or atomic (\"(?>a+)\"), or drop a repeat");
+    assertError("p.yaml", entry.formatted("x(.*)*y"),
+        "p.yaml:5:14: injection pattern 'x' may backtrack catastrophically: the repeat"
+            + " \"(.*)*\" repeats a part that can match the empty text");
+    assertError("p.yaml", entry.formatted("(x|x)*y"),
+        "p.yaml:5:14: injection pattern 'x' may backtrack catastrophically: the repeat"
+            + " \"(x|x)*\" holds an alternation, \"x|x\", two of whose branches can start with"
+            + " the same character; give each branch a different first character, or use a"
+            + " character class ([ab]) for single characters");
+    assertError("p.yaml", entry.formatted("(?x) a b"),
+        "p.yaml:5:14: injection pattern 'x': the comments flag (?x) is not supported here");
+    Path ok = dir.resolve("ok.yaml");
+    Files.writeString(ok, entry.formatted("a".repeat(500)));
+    assertEquals(java.util.List.of("x"), Policy.load(ok).injectionNames());
+  }
+
   @Test
   void jsonErrorsHaveLinesToo() throws Exception {
     assertError("p.json", """
@@ -654,5 +937,19 @@ class PolicyErrorsTest {
          ]}
         """,
         "p.json:3:46: 'wallMs' must be a whole number from 1 to 3600000, got an integer (0)");
+    assertError("p.json", """
+        {"version": 1,
+         "endpoints": [{"subject": "agents", "allow": ["https://user@openrouter.ai"]}],
+         "injection": [{"name": "x", "pattern": "(a+)+", "action": "flag"}]
+        }
+        """,
+        "p.json:2:48: bad endpoint pattern \"https://user@openrouter.ai\": a user name or"
+            + " password (\"user:password@\") is not allowed; send credentials in a header");
+    assertError("p.json", """
+        {"version": 1,
+         "injection": [{"name": "x", "pattern": "(a+", "action": "flag"}]
+        }
+        """,
+        "p.json:2:41: bad regex in injection pattern 'x': Unclosed group near index 3");
   }
 }

@@ -166,6 +166,22 @@ class PolicySetTest {
         set.decideTool(USER, "fetch").limits());
     assertEquals(new ToolLimitsSpec(64, 60_000L, 67_108_864L, 4),
         set.decideTool(Subject.agent(1009, 1009, "indexer"), "sha256").limits());
+    assertEquals(2, example.endpointRuleCount());
+    Subject coder = Subject.agent(1004, 1004, "coder");
+    assertTrue(set.decideEndpoint(coder, "https://openrouter.ai/api/v1/chat/completions")
+        .allowed());
+    assertTrue(set.decideEndpoint(coder, "http://127.0.0.1:8080/v1/chat/completions").allowed());
+    assertFalse(set.decideEndpoint(coder, "https://api.example.com/v1").allowed());
+    assertFalse(set.decideEndpoint(BOB, "https://openrouter.ai/api/v1").allowed());
+    assertEquals(List.of("ticket-ids", "vault-path"), example.injectionNames());
+    assertEquals(List.of(new InjectionRule("ticket-ids", "\\b(SEC|OPS)-\\d+\\b",
+        InjectionRule.Action.FLAG, "example.yaml:43")), set.injectionPatterns(BOB));
+    assertEquals(List.of(new InjectionRule("ticket-ids", "\\b(SEC|OPS)-\\d+\\b",
+        InjectionRule.Action.FLAG, "example.yaml:43")), set.injectionPatterns(LIBRARIAN));
+    assertEquals(List.of("ignore-instructions", "disregard-instructions", "new-role",
+        "reveal-prompt", "fake-system-turn", "exfiltrate", "ticket-ids"),
+        PolicySet.of(Policy.loadDefault(), example).injectionPatterns(LIBRARIAN).stream()
+            .map(InjectionRule::name).toList(), "vault-path is off for the librarian");
   }
 
   @Test
