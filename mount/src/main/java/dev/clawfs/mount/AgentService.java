@@ -10,7 +10,7 @@ import java.nio.charset.StandardCharsets;
 /**
  * {@code /system/agents}: lists the agents ({@code NAME UID GID} per line) and takes root's
  * commands, one per line: {@code add NAME UID GID} records the agent and makes its home
- * {@code /agents/NAME/} (mode 0700, owned by the agent) with {@code memory/} inside; {@code
+ * {@code /agents/NAME/} (mode 0711, owned by the agent) with {@code memory/} (0700) inside; {@code
  * remove NAME} forgets the agent and keeps its files. {@code clawfs agent} writes these.
  */
 final class AgentService {
@@ -71,18 +71,26 @@ final class AgentService {
     }
   }
 
-  /** /agents/NAME and /agents/NAME/memory, 0700, owned by the agent; existing ones are given to it. */
+  /**
+   * /agents/NAME (0711: others pass through it to ask/, inbox/ and outbox/, but cannot list it)
+   * and /agents/NAME/memory (0700), owned by the agent; existing ones are given to it.
+   */
   private void makeHome(AgentRegistry.Agent a) {
     Caller owner = new Caller(a.uid(), a.gid(), 0);
-    for (String p : new String[] {"/agents/" + a.name(), "/agents/" + a.name() + "/memory"}) {
+    String home = "/agents/" + a.name();
+    for (String p : new String[] {home, home + "/memory"}) {
       byte[] path = p.getBytes(StandardCharsets.UTF_8);
+      int mode = p.equals(home) ? 0711 : 0700;
       try {
-        fs.mkdir(path, 0700, owner);
+        fs.mkdir(path, mode, owner);
       } catch (FsException e) {
         if (e.errno() != Errno.EEXIST) {
           throw e;
         }
         fs.chown(path, Integer.toUnsignedLong(a.uid()), Integer.toUnsignedLong(a.gid()));
+        if (p.equals(home) && (fs.getattr(path).mode() & 0777) == 0700) {
+          fs.chmod(path, 0711); // a home made before agents answered questions
+        }
       }
     }
   }

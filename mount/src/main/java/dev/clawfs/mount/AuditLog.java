@@ -35,8 +35,18 @@ final class AuditLog implements StreamSource {
   private int waiting;
   private final AtomicLong readerDrops = new AtomicLong();
   private final AtomicInteger readers = new AtomicInteger();
+  private final boolean replay;
 
   AuditLog(int maxBytes, int maxLines) {
+    this(maxBytes, maxLines, false);
+  }
+
+  /**
+   * {@code replay}: a reader that starts at offset 0 ({@code cat}) gets the kept lines first, then
+   * the live ones (an agent's transcript); otherwise it gets the live ones only (the audit stream).
+   */
+  AuditLog(int maxBytes, int maxLines, boolean replay) {
+    this.replay = replay;
     this.maxBytes = maxBytes;
     this.lines = new byte[maxLines][];
     this.offsets = new long[maxLines];
@@ -154,7 +164,7 @@ final class AuditLog implements StreamSource {
       synchronized (AuditLog.this) {
         if (!started) {
           started = true;
-          if (offset == 0) {
+          if (offset == 0 && !replay) {
             delta = openEnd;
             nextSeq = openSeq;
           } else {

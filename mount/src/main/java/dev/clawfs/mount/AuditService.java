@@ -55,6 +55,7 @@ final class AuditService implements OpListener, AutoCloseable {
   private final AtomicLong fuseEvents = new AtomicLong();
   private final AtomicLong ebpfEvents = new AtomicLong();
   private final AtomicLong toolEvents = new AtomicLong();
+  private final AtomicLong agentEvents = new AtomicLong();
   private final AtomicLong anomalies = new AtomicLong();
   private final AtomicLong denials = new AtomicLong();
   private long reportedDrops;
@@ -148,6 +149,19 @@ final class AuditService implements OpListener, AutoCloseable {
     }
   }
 
+  /** One tool call an agent made (search, read, list, note, tool): the agent, whom for, what, how it went. */
+  record AgentCall(long timeMillis, String agent, int uid, int gid, int askerUid, String op, String path,
+      String result, String detail) {}
+
+  /** An agent's tool call, as an event in the stream ({@code "source":"agent"}). */
+  void agentCall(String agent, Caller self, Caller asker, String op, String path, String result, String detail) {
+    AgentCall c = new AgentCall(System.currentTimeMillis(), agent, self.uid(), self.gid(),
+        asker == null ? -1 : asker.uid(), op, path, result, detail);
+    if (!queue.offer(c)) {
+      queueDrops.incrementAndGet();
+    }
+  }
+
   /** A WASM tool run (or refusal) from the tool service: one event in the stream. */
   void toolRun(dev.clawfs.tools.RunRecord r) {
     if (!queue.offer(r)) {
@@ -184,6 +198,8 @@ final class AuditService implements OpListener, AutoCloseable {
                 ebpf(b);
               } else if (o instanceof dev.clawfs.tools.RunRecord r) {
                 tool(r);
+              } else if (o instanceof AgentCall c) {
+                agentCall(c);
               }
             } catch (RuntimeException ex) {
               LOG.log(Level.WARNING, "audit event not recorded: {0}", ex.toString());
@@ -232,6 +248,24 @@ final class AuditService implements OpListener, AutoCloseable {
       observe(e.timeMillis(), e.uid(), e.gid(), agent, Activity.DENIED, e.path(), "fuse");
     } else if (e.errno() == 0 && e.op().equals("open") && (e.flags() & O_ACCMODE) != O_WRONLY) {
       observe(e.timeMillis(), e.uid(), e.gid(), agent, Activity.READ, e.path(), "fuse");
+    }
+  }
+
+  private void agentCall(AgentCall c) {
+    agentEvents.incrementAndGet();
+    json.start().str("time", Json.isoTime(c.timeMillis())).str("source", "agent").str("op", c.op())
+        .str("path", c.path()).str("result", c.result())
+        .num("uid", Integer.toUnsignedLong(c.uid())).num("gid", Integer.toUnsignedLong(c.gid())).str("agent", c.agent());
+    if (c.askerUid() != -1) {
+      json.num("for_uid", Integer.toUnsignedLong(c.askerUid()));
+    }
+    if (c.detail() != null) {
+      json.str("detail", c.detail());
+    }
+    emit(json.line());
+    if (c.result().equals("refused")) {
+      denials.incrementAndGet();
+      observe(c.timeMillis(), c.uid(), c.gid(), c.agent(), Activity.DENIED, c.path(), "agent");
     }
   }
 
@@ -394,6 +428,7 @@ final class AuditService implements OpListener, AutoCloseable {
     b.append("events fuse: ").append(fuseEvents.get()).append('\n');
     b.append("events ebpf: ").append(ebpfEvents.get()).append('\n');
     b.append("events tool runs: ").append(toolEvents.get()).append('\n');
+    b.append("events agent calls: ").append(agentEvents.get()).append('\n');
     b.append("denials: ").append(denials.get()).append('\n');
     b.append("anomalies: ").append(anomalies.get()).append('\n');
     b.append("dropped queue full: ").append(queueDrops.get()).append('\n');

@@ -162,6 +162,65 @@ final class Server implements Callable<Integer> {
           && SearchService.unixMayRead(fs, c, path));
       agents.onChange(list -> searchService.forget());
     }
+    // agents at work: ask/, inbox/, outbox/, transcript.jsonl, status, settings.json in each home
+    AgentSettingsStore agentSettings;
+    try {
+      agentSettings = AgentSettingsStore.load(new SealedFile(vault.resolve("admin").resolve("agent-settings.sealed"),
+          "agent-settings", keys));
+    } catch (IOException | RuntimeException e) {
+      if (searchService != null) {
+        searchService.close();
+      }
+      auditService.close();
+      fs.close();
+      keys.destroy();
+      return report(ready, new ClawfsCli.CliException(ClawfsCli.BAD_VAULT, "cannot open the agents' settings: "
+          + ClawfsCli.messageOf(e)));
+    }
+    AgentRunner.Context agentContext = new AgentRunner.Context() {
+      public ClawFileSystem fs() {
+        return fs;
+      }
+
+      public PolicyGate gate() {
+        return gate;
+      }
+
+      public SearchService search() {
+        return searchService;
+      }
+
+      public ToolService tools() {
+        return toolService;
+      }
+
+      public AuditService audit() {
+        return auditService;
+      }
+
+      public AgentSettingsStore settings() {
+        return agentSettings;
+      }
+    };
+    java.util.Map<String, AgentRunner> runners = new java.util.concurrent.ConcurrentHashMap<>();
+    java.util.function.Consumer<java.util.List<AgentRegistry.Agent>> syncRunners = list -> {
+      java.util.Set<String> names = new java.util.HashSet<>();
+      for (AgentRegistry.Agent a : list) {
+        names.add(a.name());
+        runners.computeIfAbsent(a.name(), n -> new AgentRunner(a, agentContext));
+      }
+      runners.keySet().removeIf(n -> {
+        if (names.contains(n)) {
+          return false;
+        }
+        runners.get(n).close();
+        return true;
+      });
+    };
+    agents.onChange(syncRunners);
+    syncRunners.accept(agents.list());
+    fs.registerOverlay("agents", 2, new AgentHomes(runners));
+
     policyFiles.onChange(set -> {
       gate.swap(set);
       auditService.policiesChanged(set);

@@ -709,6 +709,24 @@ final class ToolService implements VirtualTree {
     return reply(name, r);
   }
 
+  /**
+   * A run for a caller inside the server (an agent's run_tool): the same policy, limits, file
+   * grants and records as a run through the files. Throws FsException when there is no such tool
+   * or the policy denies it.
+   */
+  RunResult runAs(String name, Caller caller, Caller asker, List<String> args, byte[] stdin) {
+    currentTool(name);
+    ToolPolicy p = policyFor(name, caller);
+    if (asker != null) {
+      // a task someone asked: the tool reads only what the asker may read too
+      PathGate own = p.paths();
+      p = p.withPaths((path, write) -> own.permits(path, write)
+          && gate.denial(asker, write ? Access.WRITE : Access.READ, path) == null && unixMay(asker, path, write));
+    }
+    return runtime.run(name, new ToolRequest(caller.uid(), agentOf(caller), args, Map.of(),
+        new java.io.ByteArrayInputStream(stdin), null, null), p);
+  }
+
   static byte[] refusalReply(String name, FsException e) {
     ObjectNode o = JSON.createObjectNode();
     o.put("tool", name);

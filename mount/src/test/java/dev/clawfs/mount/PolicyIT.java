@@ -90,8 +90,9 @@ class PolicyIT {
     for (TestAgents.Agent a : List.of(alice, bob)) {
       Path home = vault.path("agents/" + a.name());
       assertEquals(a.uid(), Files.getAttribute(home, "unix:uid"));
-      assertEquals(0700, (int) Files.getAttribute(home, "unix:mode") & 07777);
+      assertEquals(0711, (int) Files.getAttribute(home, "unix:mode") & 07777, "others pass through to ask/ only");
       assertTrue(Files.isDirectory(home.resolve("memory")), "memory/ in the home");
+      assertEquals(0700, (int) Files.getAttribute(home.resolve("memory"), "unix:mode") & 07777);
       assertEquals(a.uid(), Files.getAttribute(home.resolve("memory"), "unix:uid"));
     }
     // an agent that exists already: a clear message, exit 0; a bad name: exit 2

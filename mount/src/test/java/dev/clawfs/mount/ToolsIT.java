@@ -853,9 +853,42 @@ class ToolsIT {
     }
   }
 
-  /** The launcher, quoted for a shell command line. */
+  /** The CLI for the agents: the launcher's jar, linked or copied where they can reach it. */
+  private static Path agentCli;
+
+  /**
+   * The CLI as a command line the agents can run: the checkout (and so the launcher and its jar)
+   * may sit under a directory they cannot enter (a clone in a 0700 mktemp folder), so the jar is
+   * linked (or copied) into this test's folder, which they can.
+   */
   private static String clawfsShell() {
-    return ToolCalls.quote(MountedVault.launcher().toString());
+    if (agentCli == null) {
+      try {
+        Path dir = Files.createDirectories(base.resolve("cli"));
+        Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwxr-xr-x"));
+        Path launcher = MountedVault.launcher();
+        String j = System.getenv("CLAWFS_JAR");
+        Path jar = j != null ? Path.of(j) : launcher.getParent().resolve("mount/target/clawfs.jar");
+        Path copy = dir.resolve("clawfs.jar");
+        try {
+          Files.createLink(copy, jar);
+        } catch (IOException | UnsupportedOperationException e) {
+          Files.copy(jar, copy);
+        }
+        Files.setPosixFilePermissions(copy, PosixFilePermissions.fromString("rw-r--r--"));
+        Path script = dir.resolve("clawfs");
+        // what the launcher does, with this JVM (under /usr/lib/jvm, which everyone may run)
+        String java = ProcessHandle.current().info().command().orElse("java");
+        Files.writeString(script, "#!/bin/sh\nexec " + ToolCalls.quote(java)
+            + " -Dfile.encoding=ISO-8859-1 -Dsun.jnu.encoding=ISO-8859-1 -Xss1m -jar "
+            + ToolCalls.quote(copy.toString()) + " \"$@\"\n");
+        Files.setPosixFilePermissions(script, PosixFilePermissions.fromString("rwxr-xr-x"));
+        agentCli = script;
+      } catch (IOException e) {
+        throw new java.io.UncheckedIOException(e);
+      }
+    }
+    return ToolCalls.quote(agentCli.toString());
   }
 
   /** {@code clawfs tool run MOUNT TOOL ARGS...} with these bytes as stdin (null: an empty stdin). */

@@ -1,0 +1,261 @@
+package dev.clawfs.mount;
+
+import dev.clawfs.agent.AgentAnswer;
+import dev.clawfs.agent.AgentLoop;
+import dev.clawfs.agent.AgentSettings;
+import dev.clawfs.agent.AgentSettingsException;
+import dev.clawfs.agent.ChatClient;
+import dev.clawfs.agent.Finding;
+import dev.clawfs.agent.InjectionScanner;
+import dev.clawfs.agent.TranscriptEvent;
+import dev.clawfs.agent.TranscriptListener;
+import dev.clawfs.fuse.Access;
+import dev.clawfs.fuse.Caller;
+import dev.clawfs.fuse.ClawFileSystem;
+import dev.clawfs.fuse.Errno;
+import dev.clawfs.fuse.FsException;
+import dev.clawfs.fuse.StreamSource;
+import java.lang.System.Logger.Level;
+import java.nio.charset.StandardCharsets;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.Consumer;
+
+/**
+ * One agent at work: its settings, its queue of questions and tasks (one at a time, in order),
+ * its transcript and its status. With no model configured (the default) it is the embedded
+ * retrieval-only librarian: it answers from the search with the best passages and their paths,
+ * marked as extracted, and needs no network. With a model, it runs the tool-calling loop against
+ * the OpenAI-compatible endpoint of its settings, which the policy's {@code endpoints:} must
+ * allow; the API key is the vault secret the settings name, read by the server for each task
+ * (the policy must grant the agent that secret) and never shown to the model or the transcript.
+ */
+final class AgentRunner implements AutoCloseable {
+  private static final System.Logger LOG = System.getLogger("clawfs.agents");
+
+  interface Context {
+    ClawFileSystem fs();
+
+    PolicyGate gate();
+
+    SearchService search();
+
+    ToolService tools();
+
+    AuditService audit();
+
+    AgentSettingsStore settings();
+  }
+
+  private final AgentRegistry.Agent agent;
+  private final Context ctx;
+  private final AuditLog transcript = new AuditLog(4 << 20, 32768, true);
+  private final AuditLog events = new AuditLog(1 << 20, 8192, true);
+  private final ExecutorService queue;
+  private final AtomicInteger waiting = new AtomicInteger();
+  private final AtomicLong done = new AtomicLong();
+  private final AtomicLong failed = new AtomicLong();
+  private volatile String lastError;
+  private volatile AgentSettings settings;
+
+  AgentRunner(AgentRegistry.Agent agent, Context ctx) {
+    this.agent = agent;
+    this.ctx = ctx;
+    this.settings = ctx.settings().get(agent.name());
+    this.queue = Executors.newSingleThreadExecutor(r -> {
+      Thread t = new Thread(r, "clawfs-agent-" + agent.name());
+      t.setDaemon(true);
+      return t;
+    });
+  }
+
+  String name() {
+    return agent.name();
+  }
+
+  int uid() {
+    return agent.uid();
+  }
+
+  StreamSource transcript() {
+    return transcript;
+  }
+
+  StreamSource events() {
+    return events;
+  }
+
+  AuditLog eventLog() {
+    return events;
+  }
+
+  byte[] settingsJson() {
+    return settings.toJson();
+  }
+
+  /** Root wrote settings.json: parsed strictly, checked against the policy, kept sealed. */
+  void changeSettings(byte[] data) {
+    AgentSettings s;
+    try {
+      s = AgentSettings.parse(data);
+    } catch (AgentSettingsException e) {
+      throw new FsException(Errno.EINVAL, "settings.json: " + e.getMessage());
+    }
+    if (!s.embedded()) {
+      String why = endpointDenial(s);
+      if (why != null) {
+        throw new FsException(Errno.EINVAL, why);
+      }
+    }
+    ctx.settings().put(agent.name(), s);
+    settings = s;
+    LOG.log(Level.INFO, "agent {0}: settings changed ({1})", agent.name(), s.embedded() ? "embedded librarian" : s.baseUrl());
+  }
+
+  private String endpointDenial(AgentSettings s) {
+    var d = ctx.gate().policies().decideEndpoint(ctx.gate().subject(self()), s.baseUrl());
+    return d.allowed() ? null : "the policy does not allow this endpoint: " + d.reason();
+  }
+
+  private Caller self() {
+    return new Caller(agent.uid(), agent.gid(), 0);
+  }
+
+  /**
+   * Queues {@code text} (a question from ask/, or a task from inbox/) asked by {@code asker};
+   * {@code answered} gets the answer, or an error in words, when it is done.
+   */
+  void submit(String text, Caller asker, boolean question, Consumer<String> answered) {
+    waiting.incrementAndGet();
+    queue.submit(() -> {
+      waiting.decrementAndGet();
+      String out;
+      try {
+        out = render(answer(text, asker, question));
+        done.incrementAndGet();
+      } catch (RuntimeException e) {
+        failed.incrementAndGet();
+        lastError = Json.isoTime(System.currentTimeMillis()) + " " + ClawfsCli.messageOf(e);
+        log(new TranscriptEvent.Failure(java.time.Instant.now(), 0, ClawfsCli.messageOf(e)));
+        out = "ERROR: " + ClawfsCli.messageOf(e) + "\n";
+      }
+      answered.accept(out);
+    });
+  }
+
+  private AgentAnswer answer(String text, Caller asker, boolean question) {
+    AgentSettings s = settings;
+    MountAgentTools tools = new MountAgentTools(ctx.fs(), ctx.gate(), ctx.search(), ctx.tools(), ctx.audit(), agent, asker);
+    InjectionScanner scanner = InjectionScanner.of(ctx.gate().policies().injectionPatterns(ctx.gate().subject(self()))
+        .stream().map(AgentRunner::pattern).toList());
+    TranscriptListener listener = this::log;
+    AgentLoop.Delivery delivery = question ? AgentLoop.Delivery.DIRECT : AgentLoop.Delivery.OUTBOX;
+    if (s.embedded()) {
+      try {
+        return AgentLoop.create(scanner).run(text, s, tools, null, null, listener, delivery); // the librarian
+      } catch (dev.clawfs.agent.ChatException e) {
+        throw new IllegalStateException("the embedded librarian called a model", e);
+      }
+    }
+    String why = endpointDenial(s);
+    if (why != null) {
+      throw new FsException(Errno.EACCES, why);
+    }
+    char[] key = s.apiKeySecret() == null ? null : readSecret(s.apiKeySecret());
+    try {
+      // the loop reads the key at each model call and never keeps it; it is wiped below
+      return AgentLoop.create(scanner).run(text, s.withDefaults(), tools, ChatClient.create(),
+          key == null ? null : () -> key, listener, delivery);
+    } catch (dev.clawfs.agent.ChatException e) {
+      throw new FsException(Errno.EIO, "the model provider failed: " + e.getMessage(), e);
+    } finally {
+      if (key != null) {
+        java.util.Arrays.fill(key, '\0');
+      }
+    }
+  }
+
+  private static dev.clawfs.agent.InjectionPattern pattern(dev.clawfs.policy.InjectionRule r) {
+    return new dev.clawfs.agent.InjectionPattern(r.name(), r.regex(),
+        r.action() == dev.clawfs.policy.InjectionRule.Action.BLOCK
+            ? dev.clawfs.agent.InjectionPattern.Action.BLOCK : dev.clawfs.agent.InjectionPattern.Action.FLAG);
+  }
+
+  /** The API key: /vault/NAME, which the policy must grant this agent by name. */
+  private char[] readSecret(String name) {
+    String path = "/vault/" + name;
+    if (!name.matches("[A-Za-z0-9][A-Za-z0-9._-]{0,127}")) {
+      throw new FsException(Errno.EINVAL, "apiKeySecret: not a secret's name: " + name);
+    }
+    String denial = ctx.gate().denial(self(), Access.READ, path);
+    if (denial != null) {
+      throw new FsException(Errno.EACCES, "the policy does not grant agent " + agent.name() + " the secret "
+          + name + " (secrets: [" + name + "] in a rule for agent:" + agent.name() + ")");
+    }
+    byte[] b;
+    try {
+      b = new CoreToolFiles(ctx.fs()).read(path, 0, 64 * 1024);
+    } catch (java.io.IOException e) {
+      throw new FsException(Errno.ENOENT, "the secret " + name + " cannot be read: " + e.getMessage());
+    }
+    String k = new String(b, StandardCharsets.UTF_8).strip();
+    java.util.Arrays.fill(b, (byte) 0);
+    return k.toCharArray();
+  }
+
+  private void log(TranscriptEvent e) {
+    transcript.append((e.toJsonLine() + "\n").getBytes(StandardCharsets.UTF_8));
+    transcript.publish();
+    if (e instanceof TranscriptEvent.Flagged f) {
+      ctx.audit().agentCall(agent.name(), self(), null, f.write() ? "flag-write" : "flag", f.source(),
+          f.blocked() ? "blocked" : "flagged", f.finding().pattern());
+    }
+  }
+
+  /** The answer as a reader sees it: the text, then where it comes from and how it was made. */
+  static String render(AgentAnswer a) {
+    StringBuilder b = new StringBuilder(a.text().strip()).append("\n");
+    if (!a.citedPaths().isEmpty()) {
+      b.append("\nSources:\n");
+      for (String p : a.citedPaths()) {
+        b.append("- ").append(p).append('\n');
+      }
+    }
+    if (!a.complete()) {
+      b.append("\n[incomplete: ").append(a.stopReason()).append("]\n");
+    }
+    if (!a.flags().isEmpty()) {
+      b.append("\n[flagged: ");
+      for (int i = 0; i < a.flags().size(); i++) {
+        Finding f = a.flags().get(i);
+        b.append(i == 0 ? "" : ", ").append(f.pattern());
+      }
+      b.append(" (see the transcript)]\n");
+    }
+    return b.toString();
+  }
+
+  String status() {
+    AgentSettings s = settings;
+    StringBuilder b = new StringBuilder();
+    b.append("agent: ").append(agent.name()).append(" (uid ").append(Integer.toUnsignedString(agent.uid())).append(")\n");
+    b.append("provider: ").append(s.embedded() ? "embedded librarian (retrieval only, no model, no network)"
+        : s.baseUrl()).append('\n');
+    b.append("model: ").append(s.embedded() ? "none" : s.model()).append('\n');
+    b.append("queue: ").append(waiting.get()).append('\n');
+    b.append("done: ").append(done.get()).append('\n');
+    b.append("failed: ").append(failed.get()).append('\n');
+    String e = lastError;
+    b.append("last error: ").append(e == null ? "none" : e).append('\n');
+    return b.toString();
+  }
+
+  @Override
+  public void close() {
+    queue.shutdownNow();
+    transcript.close();
+    events.close();
+  }
+}
