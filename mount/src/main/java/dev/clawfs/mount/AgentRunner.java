@@ -106,6 +106,13 @@ final class AgentRunner implements AutoCloseable {
     if (!s.embedded()) {
       String why = endpointDenial(s);
       if (why != null) {
+        LOG.log(Level.WARNING, "agent {0}: settings refused: {1}", agent.name(), why);
+        throw new FsException(Errno.EINVAL, why);
+      }
+      if (s.apiKeySecret() != null && ctx.gate().denial(self(), Access.READ, "/vault/" + s.apiKeySecret()) != null) {
+        why = "the policy does not grant agent " + agent.name() + " the secret " + s.apiKeySecret()
+            + " (secrets: [" + s.apiKeySecret() + "] in a rule for agent:" + agent.name() + ")";
+        LOG.log(Level.WARNING, "agent {0}: settings refused: {1}", agent.name(), why);
         throw new FsException(Errno.EINVAL, why);
       }
     }
@@ -119,8 +126,13 @@ final class AgentRunner implements AutoCloseable {
     return d.allowed() ? null : "the policy does not allow this endpoint: " + d.reason();
   }
 
-  private Caller self() {
+  /** The agent as a caller of the file system (its uid and gid). */
+  Caller caller() {
     return new Caller(agent.uid(), agent.gid(), 0);
+  }
+
+  private Caller self() {
+    return caller();
   }
 
   /**

@@ -85,7 +85,7 @@ final class SearchService implements AutoCloseable {
         Sealer.of(keys.subkey(KeyPurpose.VECTORS)), KeyedHash.of(keys.subkey(KeyPurpose.INDEX_TOKENS)),
         SearchEngine.Settings.defaults());
     SearchService s = new SearchService(engine);
-    fs.setChangeListener(new ChangeListener() {
+    fs.addChangeListener(new ChangeListener() {
       @Override
       public void contentChanged(long ino) {
         engine.contentChanged(ino);

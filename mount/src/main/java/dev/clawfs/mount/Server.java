@@ -220,6 +220,8 @@ final class Server implements Callable<Integer> {
     agents.onChange(syncRunners);
     syncRunners.accept(agents.list());
     fs.registerOverlay("agents", 2, new AgentHomes(runners));
+    AgentEvents agentEvents = new AgentEvents(fs, gate, runners);
+    fs.addChangeListener(agentEvents);
 
     policyFiles.onChange(set -> {
       gate.swap(set);
