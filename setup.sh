@@ -51,5 +51,9 @@ if [ ! -e "$mnt/workspaces/test-data" ]; then
   cp -a "$repo/test-data" "$mnt/workspaces/test-data"
   cp -a "$repo/docs/." "$mnt/specs/"
 fi
+# the librarian: an agent that answers from the files (retrieval only until root gives it a model)
+if ! clawfs agent list "$mnt" | grep -q '^librarian '; then
+  clawfs agent add librarian "$mnt"
+fi
 clawfs status "$mnt"
-echo "setup: ready. Try: ls $mnt/workspaces/test-data; clawfs umount $mnt"
+echo "setup: ready. Try: ls $mnt/workspaces/test-data; cat \"$mnt/agents/librarian/ask/how are master keys rotated?\"; clawfs umount $mnt"
