@@ -40,8 +40,22 @@ class LibrarianTest {
         [2] /workspaces/ops/rotate.md (score 0.500)
         > Run clawfs rotate.""",
         a.text());
-    assertEquals(List.of("search How are keys rotated? scope=null limit=5"), tools.calls);
+    assertEquals(List.of("search How are keys rotated? scope=null limit=10"), tools.calls);
     assertTrue(events.get(events.size() - 1) instanceof TranscriptEvent.Final);
+  }
+
+  @Test
+  void listsAndCitesTenHitsAndQuotesTheFirstThree() {
+    for (int i = 1; i <= 12; i++) {
+      tools.hit("/specs/s" + i + ".md", 1.0 - i / 100.0, "passage " + i);
+    }
+    AgentAnswer a = Librarian.create(InjectionScanner.defaults()).answer("q", tools);
+    assertEquals(10, a.citedPaths().size(), "as many as the search's success@10 counts");
+    assertEquals("/specs/s1.md", a.citedPaths().get(0));
+    assertTrue(a.text().contains("> passage 3"), a.text());
+    assertFalse(a.text().contains("> passage 4"), "hits after the third are listed, not quoted: " + a.text());
+    assertTrue(a.text().contains("[10] /specs/s10.md (score 0.900)"), a.text());
+    assertFalse(a.text().contains("s11.md"), a.text());
   }
 
   @Test
