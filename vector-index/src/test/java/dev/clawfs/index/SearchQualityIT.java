@@ -1,6 +1,7 @@
 package dev.clawfs.index;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.clawfs.crypto.KeyedHash;
@@ -194,6 +195,67 @@ class SearchQualityIT {
     }
     int n = queries.size();
     return new Metrics(s1 / n, s10 / n, mrr / n);
+  }
+
+  /**
+   * The embedded librarian (issue 6) answers from this search: the right file must be among its
+   * cited paths for as many labelled questions as it is in the search's own top 10.
+   */
+  @Test
+  void theLibrarianCitesTheRightFileAsOftenAsTheSearchFindsIt() throws Exception {
+    dev.clawfs.agent.Librarian librarian =
+        dev.clawfs.agent.Librarian.create(dev.clawfs.agent.InjectionScanner.defaults());
+    dev.clawfs.agent.AgentTools tools = new dev.clawfs.agent.AgentTools() {
+      @Override
+      public List<dev.clawfs.agent.SearchHit> search(String query, String scope, int limit) {
+        try {
+          return engine.search(new SearchQuery(SearchQuery.Mode.HYBRID, null, limit, query)).hits().stream()
+              .map(h -> new dev.clawfs.agent.SearchHit(h.path(), h.score(), h.passage())).toList();
+        } catch (Exception e) {
+          throw new IllegalStateException(e);
+        }
+      }
+
+      @Override
+      public String read(String path, int maxBytes) throws dev.clawfs.agent.ToolCallRefused {
+        throw new dev.clawfs.agent.ToolCallRefused("the librarian only searches");
+      }
+
+      @Override
+      public List<String> list(String path) throws dev.clawfs.agent.ToolCallRefused {
+        throw new dev.clawfs.agent.ToolCallRefused("the librarian only searches");
+      }
+
+      @Override
+      public String writeNote(String name, String text) throws dev.clawfs.agent.ToolCallRefused {
+        throw new dev.clawfs.agent.ToolCallRefused("the librarian only searches");
+      }
+
+      @Override
+      public dev.clawfs.agent.ToolRunResult runTool(String tool, List<String> args, String stdin)
+          throws dev.clawfs.agent.ToolCallRefused {
+        throw new dev.clawfs.agent.ToolCallRefused("the librarian only searches");
+      }
+    };
+    int bySearch = 0;
+    int byLibrarian = 0;
+    List<String> differ = new ArrayList<>();
+    for (Query q : queries) {
+      boolean found = firstRelevant(engine.search(new SearchQuery(SearchQuery.Mode.HYBRID, null, 10, q.text())),
+          q.relevant()) >= 1;
+      dev.clawfs.agent.AgentAnswer a = librarian.answer(q.text(), tools);
+      assertFalse(a.generated(), "the librarian marks its answers as extracted");
+      boolean cited = a.citedPaths().stream()
+          .anyMatch(p -> p.startsWith("/specs/") && q.relevant().contains(p.substring("/specs/".length())));
+      bySearch += found ? 1 : 0;
+      byLibrarian += cited ? 1 : 0;
+      if (found != cited) {
+        differ.add(q.id());
+      }
+    }
+    System.out.printf(Locale.ROOT, "librarian success@10 %.3f, search success@10 %.3f (%d queries)%n",
+        byLibrarian / (double) queries.size(), bySearch / (double) queries.size(), queries.size());
+    assertEquals(bySearch, byLibrarian, "queries where the librarian and the search differ: " + differ);
   }
 
   @Test
