@@ -77,9 +77,11 @@ final class AgentEvents implements ChangeListener, AutoCloseable {
           String path = f == null ? null : new String(f.path(), StandardCharsets.UTF_8);
           for (AgentRunner r : runners.values()) {
             if (path != null && !path.startsWith("/agents/" + r.name() + "/") && mayRead(r, path)) {
+              String op = c.content() ? "changed" : "moved";
               r.eventLog().append(json.start().str("time", Json.isoTime(c.timeMillis()))
-                  .str("op", c.content() ? "changed" : "moved").str("path", path)
+                  .str("op", op).str("path", path)
                   .num("size", f.size()).line().getBytes(StandardCharsets.UTF_8));
+              r.onChange(path, op);
             }
           }
         }

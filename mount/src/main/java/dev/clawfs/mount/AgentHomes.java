@@ -27,6 +27,7 @@ import java.util.regex.Pattern;
  * events              changes of files the agent watches, as JSON lines (tail -f)
  * status              model, provider, queue, tasks done, last error
  * settings.json       the agent's model settings (root writes; no secret in it, only a secret's name)
+ * watch.json          change hooks: paths whose changes become tasks for the agent (root writes)
  * memory/             stored: the agent's notes, ordinary indexed files
  * </pre>
  *
@@ -36,7 +37,7 @@ import java.util.regex.Pattern;
  */
 final class AgentHomes implements VirtualOverlay {
   static final Set<String> NAMES = Set.of("ask", "inbox", "outbox", "transcript.jsonl", "events", "status",
-      "settings.json");
+      "settings.json", "watch.json");
   private static final Pattern TASK_NAME = Pattern.compile("[A-Za-z0-9][A-Za-z0-9._-]{0,127}");
   /** Questions and tasks kept per asker and agent; the oldest finished ones go first. */
   static final int MAX_KEPT = 64;
@@ -86,6 +87,12 @@ final class AgentHomes implements VirtualOverlay {
           throw new FsException(Errno.EACCES, "only root changes an agent's settings");
         }
         agent.changeSettings(data);
+      }, 0644);
+      case "watch.json" -> new VirtualNode.File(agent::watchJson, (data, c) -> {
+        if (c.uid() != 0) {
+          throw new FsException(Errno.EACCES, "only root changes an agent's change hooks");
+        }
+        agent.changeWatch(data);
       }, 0644);
       default -> throw new FsException(Errno.ENOENT, "no such file");
     };

@@ -59,11 +59,25 @@ final class AgentRunner implements AutoCloseable {
   private final AtomicLong failed = new AtomicLong();
   private volatile String lastError;
   private volatile AgentSettings settings;
+  private volatile java.util.List<WatchRule> watch;
+  /** When each path last became a hook task, for the debounce. */
+  private final java.util.Map<String, Long> hooked = new java.util.LinkedHashMap<>(64, 0.75f, true) {
+    @Override
+    protected boolean removeEldestEntry(java.util.Map.Entry<String, Long> e) {
+      return size() > 4096;
+    }
+  };
+  private final AtomicInteger hookTasks = new AtomicInteger();
+  /** Hook tasks waiting at most; more changes are reported in events as skipped. */
+  static final int MAX_HOOK_TASKS = 32;
+  /** A file changed again within this long becomes one task. */
+  static final long HOOK_DEBOUNCE_MS = 2000;
 
   AgentRunner(AgentRegistry.Agent agent, Context ctx) {
     this.agent = agent;
     this.ctx = ctx;
     this.settings = ctx.settings().get(agent.name());
+    this.watch = ctx.settings().watch(agent.name());
     this.queue = Executors.newSingleThreadExecutor(r -> {
       Thread t = new Thread(r, "clawfs-agent-" + agent.name());
       t.setDaemon(true);
@@ -93,6 +107,72 @@ final class AgentRunner implements AutoCloseable {
 
   byte[] settingsJson() {
     return settings.toJson();
+  }
+
+  byte[] watchJson() {
+    return WatchRule.toJson(watch);
+  }
+
+  /** Root wrote watch.json: the change hooks, parsed strictly and kept sealed. */
+  void changeWatch(byte[] data) {
+    java.util.List<WatchRule> rules = WatchRule.parse(data);
+    ctx.settings().putWatch(agent.name(), rules);
+    watch = rules;
+    LOG.log(Level.INFO, "agent {0}: {1} change hook(s)", agent.name(), rules.size());
+  }
+
+  /**
+   * A file the agent may read changed ({@code op} changed or moved): the first matching hook
+   * makes it a task for the agent, once per {@link #HOOK_DEBOUNCE_MS} per path. A path that
+   * matches an injection pattern is not handed over (a file's name is the attacker's to choose).
+   * Called on the events thread; the outcome goes to the events stream.
+   */
+  void onChange(String path, String op) {
+    java.util.List<WatchRule> rules = watch;
+    if (rules.isEmpty()) {
+      return;
+    }
+    WatchRule rule = null;
+    for (WatchRule r : rules) {
+      if (r.matches(path, op)) {
+        rule = r;
+        break;
+      }
+    }
+    if (rule == null) {
+      return;
+    }
+    long now = System.currentTimeMillis();
+    synchronized (hooked) {
+      Long last = hooked.get(path);
+      if (last != null && now - last < HOOK_DEBOUNCE_MS) {
+        return;
+      }
+      hooked.put(path, now);
+    }
+    InjectionScanner scanner = InjectionScanner.of(ctx.gate().policies().injectionPatterns(ctx.gate().subject(self()))
+        .stream().map(AgentRunner::pattern).toList());
+    if (!scanner.scan(path).isEmpty()) {
+      hookEvent(path, "skipped", "the path matches an injection pattern; not handed to the agent");
+      ctx.audit().agentCall(agent.name(), self(), null, "flag", path, "blocked", "a watched path's name");
+      return;
+    }
+    if (hookTasks.incrementAndGet() > MAX_HOOK_TASKS) {
+      hookTasks.decrementAndGet();
+      hookEvent(path, "skipped", MAX_HOOK_TASKS + " hook tasks are waiting already");
+      return;
+    }
+    submit(rule.taskFor(path), self(), false, answer -> {
+      hookTasks.decrementAndGet();
+      hookEvent(path, answer.startsWith("ERROR:") ? "failed" : "done", answer.strip());
+    });
+  }
+
+  private void hookEvent(String path, String result, String detail) {
+    String d = detail.length() > 500 ? detail.substring(0, 500) + "..." : detail;
+    events.append(new Json().start().str("time", Json.isoTime(System.currentTimeMillis())).str("op", "task")
+        .str("path", path).str("result", result).str("detail", d).line().getBytes(StandardCharsets.UTF_8));
+    events.publish();
   }
 
   /** Root wrote settings.json: parsed strictly, checked against the policy, kept sealed. */

@@ -10,6 +10,7 @@ import dev.clawfs.fuse.FsException;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.util.Iterator;
+import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
 
@@ -23,6 +24,9 @@ final class AgentSettingsStore {
 
   private final SealedFile file;
   private final Map<String, AgentSettings> byAgent = new TreeMap<>();
+  /** Change hooks by agent; kept under {@link #WATCH}, a key no agent name can be. */
+  private final Map<String, List<WatchRule>> watches = new TreeMap<>();
+  private static final String WATCH = "#watch";
 
   private AgentSettingsStore(SealedFile file) {
     this.file = file;
@@ -35,6 +39,17 @@ final class AgentSettingsStore {
       JsonNode root = JSON.readTree(plain);
       for (Iterator<Map.Entry<String, JsonNode>> it = root.fields(); it.hasNext(); ) {
         Map.Entry<String, JsonNode> e = it.next();
+        if (e.getKey().equals(WATCH)) {
+          for (Iterator<Map.Entry<String, JsonNode>> w = e.getValue().fields(); w.hasNext(); ) {
+            Map.Entry<String, JsonNode> kv = w.next();
+            try {
+              s.watches.put(kv.getKey(), WatchRule.parse(kv.getValue().toString().getBytes(StandardCharsets.UTF_8)));
+            } catch (FsException ex) {
+              throw new IOException("change hooks of agent " + kv.getKey() + ": " + ex.getMessage(), ex);
+            }
+          }
+          continue;
+        }
         try {
           s.byAgent.put(e.getKey(), AgentSettings.parse(e.getValue().toString().getBytes(StandardCharsets.UTF_8)));
         } catch (AgentSettingsException ex) {
@@ -52,15 +67,34 @@ final class AgentSettingsStore {
   synchronized void put(String agent, AgentSettings settings) {
     Map<String, AgentSettings> next = new TreeMap<>(byAgent);
     next.put(agent, settings);
+    write(next, watches);
+    byAgent.put(agent, settings);
+  }
+
+  synchronized List<WatchRule> watch(String agent) {
+    return watches.getOrDefault(agent, List.of());
+  }
+
+  synchronized void putWatch(String agent, List<WatchRule> rules) {
+    Map<String, List<WatchRule>> next = new TreeMap<>(watches);
+    next.put(agent, rules);
+    write(byAgent, next);
+    watches.put(agent, rules);
+  }
+
+  private void write(Map<String, AgentSettings> settings, Map<String, List<WatchRule>> hooks) {
     ObjectNode root = JSON.createObjectNode();
     try {
-      for (Map.Entry<String, AgentSettings> e : next.entrySet()) {
+      for (Map.Entry<String, AgentSettings> e : settings.entrySet()) {
         root.set(e.getKey(), JSON.readTree(e.getValue().toJson()));
+      }
+      ObjectNode w = root.putObject(WATCH);
+      for (Map.Entry<String, List<WatchRule>> e : hooks.entrySet()) {
+        w.set(e.getKey(), JSON.readTree(WatchRule.toJson(e.getValue())));
       }
       file.write(JSON.writeValueAsBytes(root));
     } catch (IOException e) {
       throw new FsException(Errno.EIO, "cannot keep the settings in the vault: " + e.getMessage(), e);
     }
-    byAgent.put(agent, settings);
   }
 }
