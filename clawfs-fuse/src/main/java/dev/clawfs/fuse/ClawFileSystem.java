@@ -808,7 +808,7 @@ public final class ClawFileSystem implements AutoCloseable {
       if (!dir.isDir()) {
         throw new FsException(Errno.ENOTDIR, "not a directory");
       }
-      Overlay o = overlays.isEmpty() ? null : overlays.get(parts.isEmpty() ? null : parts.get(0));
+      Overlay o = overlays.isEmpty() || parts.isEmpty() ? null : overlays.get(parts.get(0));
       java.util.Set<String> added = o != null && parts.size() == o.depth()
           ? o.provider().names(strings(parts, 0, parts.size())) : java.util.Set.of();
       for (Map.Entry<Name, Inode> e : dir.children.entrySet()) {
@@ -958,8 +958,9 @@ public final class ClawFileSystem implements AutoCloseable {
         throw new FsException(Errno.EIO, "a created virtual file must be writable");
       }
       long fh = nextHandle.getAndIncrement();
-      handles.put(fh, new Handle(null, flags, new byte[0], new VirtualWrite(f.writer(), caller), null, null,
-          virtualIno(parts), f.perm()));
+      VirtualWrite written = new VirtualWrite(f.writer(), caller);
+      written.truncate(0); // a file created and closed empty is handed over too (an empty drop-box job)
+      handles.put(fh, new Handle(null, flags, new byte[0], written, null, null, virtualIno(parts), f.perm()));
       return fh;
     }
     Inode n = makeNode(path, Inode.S_IFREG | (mode & 07777), caller, null);

@@ -79,8 +79,10 @@ final class AgentHomes implements VirtualOverlay {
       throw new FsException(Errno.EACCES, name + " is the agent's and root's");
     }
     return switch (name) {
-      case "transcript.jsonl" -> new VirtualNode.Stream(agent.transcript(), 0440);
-      case "events" -> new VirtualNode.Stream(agent.events(), 0440);
+      // 0444: virtual files are root's, and the kernel checks the mode before we see the agent;
+      // whoever is neither the agent nor root was refused above
+      case "transcript.jsonl" -> new VirtualNode.Stream(agent.transcript(), 0444);
+      case "events" -> new VirtualNode.Stream(agent.events(), 0444);
       case "status" -> VirtualNode.File.readOnly(() -> agent.status().getBytes(StandardCharsets.UTF_8));
       case "settings.json" -> new VirtualNode.File(agent::settingsJson, (data, c) -> {
         if (c.uid() != 0) {

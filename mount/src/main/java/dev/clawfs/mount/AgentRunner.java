@@ -186,13 +186,15 @@ final class AgentRunner implements AutoCloseable {
     if (!s.embedded()) {
       String why = endpointDenial(s);
       if (why != null) {
-        LOG.log(Level.WARNING, "agent {0}: settings refused: {1}", agent.name(), why);
+        // the reason names the URL, which may carry a key in its path: not for the log
+        LOG.log(Level.WARNING, "agent {0}: settings refused: the endpoint is not allowed", agent.name());
         throw new FsException(Errno.EINVAL, why);
       }
       if (s.apiKeySecret() != null && ctx.gate().denial(self(), Access.READ, "/vault/" + s.apiKeySecret()) != null) {
         why = "the policy does not grant agent " + agent.name() + " the secret " + s.apiKeySecret()
             + " (secrets: [" + s.apiKeySecret() + "] in a rule for agent:" + agent.name() + ")";
-        LOG.log(Level.WARNING, "agent {0}: settings refused: {1}", agent.name(), why);
+        // not the name: a key pasted where the secret's name goes must not reach the log
+        LOG.log(Level.WARNING, "agent {0}: settings refused: the key''s secret is not granted", agent.name());
         throw new FsException(Errno.EINVAL, why);
       }
     }
@@ -240,6 +242,7 @@ final class AgentRunner implements AutoCloseable {
   private AgentAnswer answer(String text, Caller asker, boolean question) {
     AgentSettings s = settings;
     MountAgentTools tools = new MountAgentTools(ctx.fs(), ctx.gate(), ctx.search(), ctx.tools(), ctx.audit(), agent, asker);
+    currentAsker = asker == null || asker.uid() == 0 || asker.uid() == agent.uid() ? null : asker;
     InjectionScanner scanner = InjectionScanner.of(ctx.gate().policies().injectionPatterns(ctx.gate().subject(self()))
         .stream().map(AgentRunner::pattern).toList());
     TranscriptListener listener = this::log;
@@ -297,7 +300,46 @@ final class AgentRunner implements AutoCloseable {
     return k.toCharArray();
   }
 
+  /** Whom the task in progress is for (null: the agent itself), and its tool calls by id. */
+  private volatile Caller currentAsker;
+  private final java.util.Map<String, TranscriptEvent.ToolCalled> calls = new java.util.concurrent.ConcurrentHashMap<>();
+
+  /**
+   * Every refused tool call is audited here, whoever refused it: the policy (through
+   * MountAgentTools) or the loop's own rules (a /vault path, an unknown tool, bad arguments).
+   */
+  private void auditRefusal(TranscriptEvent.ToolResult r) {
+    TranscriptEvent.ToolCalled c = calls.remove(r.callId());
+    String op = switch (r.tool()) {
+      case "read_file" -> "read";
+      case "list_dir" -> "list";
+      case "write_note" -> "note";
+      case "run_tool" -> "tool";
+      default -> r.tool();
+    };
+    String path = "";
+    if (c != null) {
+      try {
+        com.fasterxml.jackson.databind.JsonNode a = new com.fasterxml.jackson.databind.ObjectMapper().readTree(c.arguments());
+        path = a.hasNonNull("path") ? a.get("path").asText()
+            : a.hasNonNull("scope") ? a.get("scope").asText()
+            : a.hasNonNull("tool") ? "/tools/" + a.get("tool").asText()
+            : a.hasNonNull("name") ? a.get("name").asText() : "";
+      } catch (java.io.IOException | RuntimeException ex) {
+        path = ""; // the model's arguments were not JSON: the detail says so
+      }
+    }
+    ctx.audit().agentCall(agent.name(), self(), currentAsker, op, path, "refused", r.detail());
+  }
+
   private void log(TranscriptEvent e) {
+    if (e instanceof TranscriptEvent.Task) {
+      calls.clear();
+    } else if (e instanceof TranscriptEvent.ToolCalled c) {
+      calls.put(c.callId(), c);
+    } else if (e instanceof TranscriptEvent.ToolResult r && r.outcome() == TranscriptEvent.Outcome.REFUSED) {
+      auditRefusal(r);
+    }
     transcript.append((e.toJsonLine() + "\n").getBytes(StandardCharsets.UTF_8));
     transcript.publish();
     if (e instanceof TranscriptEvent.Flagged f) {

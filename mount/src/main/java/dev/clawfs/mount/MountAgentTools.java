@@ -242,8 +242,8 @@ final class MountAgentTools implements AgentTools {
     return "the asker may not read it";
   }
 
+  /** A refusal; AgentRunner audits it from the loop's transcript, with every other refusal. */
   private ToolCallRefused refuse(String op, String path, String why) {
-    audit.agentCall(agent.name(), self, asker, op, path == null ? "" : path, "refused", why);
     return new ToolCallRefused(why);
   }
 }

@@ -198,6 +198,9 @@ class AgentIT {
     assertEquals(0, head.exitCode(), "the agent reads its own transcript (docs/agents.md: 'the agent's and"
         + " root's'): " + head);
     assertTrue(head.stdout().contains("\"event\":\"task\""), head.toString());
+    // events may be empty: an open and a read of nothing shows the agent may read it
+    MountedVault.Result events = agents.as(lib, "dd if=$M/agents/ait-lib/events count=0 status=none");
+    assertEquals(0, events.exitCode(), "the agent opens its own events: " + events);
   }
 
   @Test
@@ -237,6 +240,9 @@ class AgentIT {
     assertTrue(hit.get().startsWith("/specs/"), "the search found a spec: " + model.received());
     assertTrue(out.stdout().startsWith("Tool limits are the stricter of the manifest's and the policy's"), out.stdout());
     assertEquals(List.of(hit.get()), sources(out.stdout()), "the answer cites the file it read: " + out.stdout());
+    MountedVault.Result notRoots = cat(null, outbox(bot, "t1"));
+    assertNotEquals(0, notRoots.exitCode(), "a task and its answer are the asker's: " + notRoots);
+    assertTrue(notRoots.stderr().contains("No such file"), notRoots.toString());
 
     List<ChatScriptServer.Received> got = model.received();
     assertEquals(5, got.size(), "search, read, tool, note, answer: " + got);
@@ -455,6 +461,12 @@ class AgentIT {
       assertTrue(lastError(status).contains(c.reason()), c.task() + ": status shows the last error: " + status);
       assertFalse(out.stdout().contains(KEY) || status.contains(KEY));
       assertEquals(1, model.received().size(), c.task() + ": no retry");
+      List<JsonNode> events = awaitTask(botTranscript, "Answer this: " + c.task());
+      assertTrue(events.stream().anyMatch(e -> e.path("event").asText().equals("error")
+          && e.path("message").asText().contains(c.reason())), c.task() + ": an error event: " + events);
+      JsonNode fin = events.get(events.size() - 1);
+      assertFalse(fin.path("complete").asBoolean(true), fin.toString());
+      assertTrue(fin.path("stopReason").asText().startsWith("model call failed: "), fin.toString());
     }
     assertEquals(failedBefore + cases.size(), statusNumber(bot, "failed"), Files.readString(home(bot).resolve("status")));
 
@@ -488,6 +500,23 @@ class AgentIT {
         "{\"baseUrl\": \"" + model.baseUrl() + "\", \"model\": \"scripted\"}"));
     assertTrue(String.valueOf(notLib.getMessage()).contains("Invalid argument"), notLib.toString());
     assertTrue(Files.readString(home(lib).resolve("status")).contains("provider: embedded librarian"));
+    // {} makes an agent a librarian again
+    Files.writeString(home(bot).resolve("settings.json"), "{}");
+    assertTrue(Files.readString(home(bot).resolve("status")).contains("provider: embedded librarian"),
+        Files.readString(home(bot).resolve("status")));
+    assertEquals("{ }", Files.readString(home(bot).resolve("settings.json")).strip().replaceAll("\\s+", " "));
+  }
+
+  @Test
+  void aKeyPastedAsTheSecretNameIsRefusedAndStaysOutOfTheLog() throws Exception {
+    // many providers' keys have no sk- prefix: a plain token is a valid secret name
+    String pasted = HexFormat.of().formatHex(new SecureRandom().generateSeed(20));
+    IOException e = assertThrows(IOException.class, () -> Files.writeString(home(bot).resolve("settings.json"),
+        "{\"baseUrl\": \"" + model.baseUrl() + "\", \"model\": \"scripted\", \"apiKeySecret\": \"" + pasted + "\"}"));
+    assertTrue(String.valueOf(e.getMessage()).contains("Invalid argument"), e.toString());
+    Path log = Mounts.logFile(m.toAbsolutePath().normalize());
+    assertFalse(Files.readString(log, StandardCharsets.ISO_8859_1).contains(pasted),
+        "logs hold no keys (docs/security.md), not even one pasted where a secret's name goes: " + log);
   }
 
   // ================================================================== 6. no confused deputy
@@ -705,6 +734,7 @@ class AgentIT {
     for (TestAgents.Agent a : List.of(lib, bot, peer)) {
       assertFalse(Files.readString(home(a).resolve("status")).contains(KEY), "the key is in " + a.name() + "'s status");
     }
+    assertFalse(Files.readString(home(bot).resolve("settings.json")).contains(KEY), "the key is in settings.json");
     for (ChatScriptServer.Received r : model.received()) {
       assertFalse(r.rawBody().contains(KEY), "the key is in a request body");
     }
