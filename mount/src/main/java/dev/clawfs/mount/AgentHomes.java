@@ -3,7 +3,6 @@ package dev.clawfs.mount;
 import dev.clawfs.fuse.Caller;
 import dev.clawfs.fuse.Errno;
 import dev.clawfs.fuse.FsException;
-import dev.clawfs.fuse.StreamSource;
 import dev.clawfs.fuse.VirtualNode;
 import dev.clawfs.fuse.VirtualOverlay;
 import java.nio.charset.StandardCharsets;
@@ -41,10 +40,12 @@ final class AgentHomes implements VirtualOverlay {
   private static final Pattern TASK_NAME = Pattern.compile("[A-Za-z0-9][A-Za-z0-9._-]{0,127}");
   /** Questions and tasks kept per asker and agent; the oldest finished ones go first. */
   static final int MAX_KEPT = 64;
+  /** A finished question is asked again when read after this long (the files may have changed). */
+  private static final long KEEP_NANOS = 10_000_000_000L;
 
   private final Map<String, AgentRunner> runners;
   /** Jobs by agent, then asker uid, then name ("ask" questions keyed "?" + question). */
-  private final Map<String, Map<Integer, LinkedHashMap<String, Job>>> jobs = new ConcurrentHashMap<>();
+  private final Map<String, Map<Integer, LinkedHashMap<String, PendingReply>>> jobs = new ConcurrentHashMap<>();
 
   AgentHomes(Map<String, AgentRunner> runners) {
     this.runners = runners;
@@ -103,7 +104,7 @@ final class AgentHomes implements VirtualOverlay {
   // ------------------------------------------------------------------ ask/
 
   private VirtualNode ask(AgentRunner agent, List<String> rest, Caller caller) {
-    LinkedHashMap<String, Job> mine = jobsOf(agent.name(), caller);
+    LinkedHashMap<String, PendingReply> mine = jobsOf(agent.name(), caller);
     if (rest.isEmpty()) {
       return new VirtualNode.Directory(() -> {
         List<VirtualNode.Entry> out = new ArrayList<>();
@@ -126,23 +127,23 @@ final class AgentHomes implements VirtualOverlay {
     }
     // the lookup, getattr and open of one `cat` all come here: the question is asked once and
     // its answer kept (a new `cat` after it is done asks again only after a while)
-    Job j;
+    PendingReply j;
     synchronized (mine) {
       j = mine.get("?" + question);
-      if (j == null || j.staleAfterDone()) {
-        j = new Job();
+      if (j == null || j.doneLongerThan(KEEP_NANOS)) {
+        j = new PendingReply();
         put(mine, "?" + question, j);
-        Job job = j;
+        PendingReply job = j;
         agent.submit(question, caller, true, job::finish);
       }
     }
-    return new VirtualNode.Stream(new ReplySource(j), 0444);
+    return new VirtualNode.Stream(j, 0444);
   }
 
   // ------------------------------------------------------------------ inbox/ and outbox/
 
   private VirtualNode inbox(AgentRunner agent, List<String> rest, Caller caller) {
-    LinkedHashMap<String, Job> mine = jobsOf(agent.name(), caller);
+    LinkedHashMap<String, PendingReply> mine = jobsOf(agent.name(), caller);
     if (rest.isEmpty()) {
       return new VirtualNode.Directory(() -> {
         List<VirtualNode.Entry> out = new ArrayList<>();
@@ -172,7 +173,7 @@ final class AgentHomes implements VirtualOverlay {
       throw new FsException(Errno.ENOTDIR, "not a directory");
     }
     String task = rest.get(0);
-    Job j;
+    PendingReply j;
     synchronized (mine) {
       j = mine.get(task);
     }
@@ -203,10 +204,10 @@ final class AgentHomes implements VirtualOverlay {
   private void submit(AgentRunner agent, String task, byte[] data, Caller caller) {
     writing.remove(key(agent.name(), caller, task));
     String text = new String(data, StandardCharsets.UTF_8).strip();
-    LinkedHashMap<String, Job> mine = jobsOf(agent.name(), caller);
-    Job j = new Job();
+    LinkedHashMap<String, PendingReply> mine = jobsOf(agent.name(), caller);
+    PendingReply j = new PendingReply();
     synchronized (mine) {
-      Job old = mine.get(task);
+      PendingReply old = mine.get(task);
       if (old != null && old.reply() == null) {
         throw new FsException(Errno.EBUSY, "task " + task + " is still being worked on");
       }
@@ -221,7 +222,7 @@ final class AgentHomes implements VirtualOverlay {
   }
 
   private VirtualNode outbox(AgentRunner agent, List<String> rest, Caller caller) {
-    LinkedHashMap<String, Job> mine = jobsOf(agent.name(), caller);
+    LinkedHashMap<String, PendingReply> mine = jobsOf(agent.name(), caller);
     if (rest.isEmpty()) {
       return new VirtualNode.Directory(() -> {
         List<VirtualNode.Entry> out = new ArrayList<>();
@@ -241,9 +242,9 @@ final class AgentHomes implements VirtualOverlay {
 
         @Override
         public void remove(String task, Caller c) {
-          LinkedHashMap<String, Job> theirs = jobsOf(agent.name(), c);
+          LinkedHashMap<String, PendingReply> theirs = jobsOf(agent.name(), c);
           synchronized (theirs) {
-            Job j = theirs.get(task);
+            PendingReply j = theirs.get(task);
             if (j == null || task.startsWith("?")) {
               throw new FsException(Errno.ENOENT, "no task " + task);
             }
@@ -258,99 +259,27 @@ final class AgentHomes implements VirtualOverlay {
     if (rest.size() > 1 || rest.get(0).startsWith("?")) {
       throw new FsException(Errno.ENOENT, "no such task");
     }
-    Job j;
+    PendingReply j;
     synchronized (mine) {
       j = mine.get(rest.get(0));
     }
     if (j == null) {
       throw new FsException(Errno.ENOENT, "no task " + rest.get(0));
     }
-    return new VirtualNode.Stream(new ReplySource(j), 0444);
+    return new VirtualNode.Stream(j, 0444);
   }
 
-  private LinkedHashMap<String, Job> jobsOf(String agent, Caller caller) {
+  private LinkedHashMap<String, PendingReply> jobsOf(String agent, Caller caller) {
     return jobs.computeIfAbsent(agent, k -> new ConcurrentHashMap<>())
         .computeIfAbsent(caller.uid(), k -> new LinkedHashMap<>());
   }
 
-  private static void put(LinkedHashMap<String, Job> mine, String k, Job j) {
+  private static void put(LinkedHashMap<String, PendingReply> mine, String k, PendingReply j) {
     mine.put(k, j);
-    for (Iterator<Map.Entry<String, Job>> it = mine.entrySet().iterator(); mine.size() > MAX_KEPT && it.hasNext(); ) {
+    for (Iterator<Map.Entry<String, PendingReply>> it = mine.entrySet().iterator(); mine.size() > MAX_KEPT && it.hasNext(); ) {
       if (it.next().getValue().reply() != null) {
         it.remove();
       }
-    }
-  }
-
-  /** One question or task: its answer once done. */
-  static final class Job {
-    /** A finished question is asked again when read after this long (the files may have changed). */
-    private static final long KEEP_NANOS = 10_000_000_000L;
-    final long created = System.currentTimeMillis();
-    private byte[] reply;
-    private long doneNanos;
-
-    synchronized void finish(String text) {
-      reply = text.getBytes(StandardCharsets.UTF_8);
-      doneNanos = System.nanoTime();
-      notifyAll();
-    }
-
-    synchronized byte[] await(long millis) throws InterruptedException {
-      if (reply == null && millis > 0) {
-        wait(millis);
-      }
-      return reply;
-    }
-
-    synchronized byte[] reply() {
-      return reply;
-    }
-
-    synchronized boolean staleAfterDone() {
-      return reply != null && System.nanoTime() - doneNanos > KEEP_NANOS;
-    }
-  }
-
-  /** An answer as a file: empty until done, then the text; a read waits for it. */
-  private static final class ReplySource implements StreamSource {
-    private final Job job;
-
-    ReplySource(Job job) {
-      this.job = job;
-    }
-
-    @Override
-    public long size() {
-      byte[] r = job.reply();
-      return r == null ? 0 : r.length;
-    }
-
-    @Override
-    public long modifiedNanos() {
-      return job.created * 1_000_000L;
-    }
-
-    @Override
-    public Reader open(Caller caller) {
-      return new Reader() {
-        @Override
-        public int read(long offset, byte[] dst, int len, long waitMillis) throws InterruptedException {
-          byte[] r = job.await(waitMillis);
-          if (r == null) {
-            return 0;
-          }
-          if (offset >= r.length) {
-            return -1;
-          }
-          int n = (int) Math.min(len, r.length - offset);
-          System.arraycopy(r, (int) offset, dst, 0, n);
-          return n;
-        }
-
-        @Override
-        public void close() {}
-      };
     }
   }
 }

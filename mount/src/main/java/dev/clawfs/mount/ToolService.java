@@ -11,7 +11,6 @@ import dev.clawfs.fuse.ClawFileSystem;
 import dev.clawfs.fuse.Errno;
 import dev.clawfs.fuse.FsException;
 import dev.clawfs.fuse.SessionSource;
-import dev.clawfs.fuse.StreamSource;
 import dev.clawfs.fuse.VirtualDir;
 import dev.clawfs.fuse.VirtualNode;
 import dev.clawfs.fuse.VirtualTree;
@@ -108,7 +107,7 @@ final class ToolService implements VirtualTree {
   /** Directories root made that have no module yet, with the manifest written to them, if any. */
   private final Map<String, byte[]> pending = new ConcurrentHashMap<>();
   /** Jobs by tool, then caller uid, then job name. */
-  private final Map<String, Map<Integer, LinkedHashMap<String, Job>>> jobs = new ConcurrentHashMap<>();
+  private final Map<String, Map<Integer, LinkedHashMap<String, PendingReply>>> jobs = new ConcurrentHashMap<>();
   private final Map<String, Deque<RunRecord>> logs = new ConcurrentHashMap<>();
   private final Deque<String> errors = new ArrayDeque<>();
   private final ExecutorService runners = Executors.newCachedThreadPool(r -> {
@@ -954,29 +953,7 @@ final class ToolService implements VirtualTree {
 
   // ---------------------------------------------------------------- the drop box: inbox, outbox
 
-  /** One job of the drop box: its reply once done. */
-  private static final class Job {
-    final long created = System.currentTimeMillis();
-    private byte[] reply;
-
-    synchronized void finish(byte[] r) {
-      reply = r;
-      notifyAll();
-    }
-
-    synchronized byte[] await(long millis) throws InterruptedException {
-      if (reply == null && millis > 0) {
-        wait(millis);
-      }
-      return reply;
-    }
-
-    synchronized byte[] reply() {
-      return reply;
-    }
-  }
-
-  private LinkedHashMap<String, Job> jobsOf(String tool, Caller caller) {
+  private LinkedHashMap<String, PendingReply> jobsOf(String tool, Caller caller) {
     return jobs.computeIfAbsent(tool, k -> new ConcurrentHashMap<>())
         .computeIfAbsent(caller.uid(), k -> new LinkedHashMap<>());
   }
@@ -985,7 +962,7 @@ final class ToolService implements VirtualTree {
     if (rest.isEmpty()) {
       return new VirtualNode.Directory(() -> {
         List<VirtualNode.Entry> out = new ArrayList<>();
-        LinkedHashMap<String, Job> mine = jobsOf(tool, caller);
+        LinkedHashMap<String, PendingReply> mine = jobsOf(tool, caller);
         synchronized (mine) {
           mine.forEach((k, j) -> {
             if (j.reply() == null) {
@@ -1010,8 +987,8 @@ final class ToolService implements VirtualTree {
       throw new FsException(Errno.ENOTDIR, "not a directory");
     }
     String job = rest.get(0);
-    LinkedHashMap<String, Job> mine = jobsOf(tool, caller);
-    Job j;
+    LinkedHashMap<String, PendingReply> mine = jobsOf(tool, caller);
+    PendingReply j;
     synchronized (mine) {
       j = mine.get(job);
     }
@@ -1042,16 +1019,16 @@ final class ToolService implements VirtualTree {
   /** A job written to the inbox: queued at close; its reply (or the refusal) goes to outbox/JOB. */
   private void submit(String tool, String job, byte[] data, Caller caller) {
     writing.remove(key(tool, caller, job));
-    LinkedHashMap<String, Job> mine = jobsOf(tool, caller);
-    Job j = new Job();
+    LinkedHashMap<String, PendingReply> mine = jobsOf(tool, caller);
+    PendingReply j = new PendingReply();
     synchronized (mine) {
-      Job old = mine.get(job);
+      PendingReply old = mine.get(job);
       if (old != null && old.reply() == null) {
         throw new FsException(Errno.EBUSY, "job " + job + " is still running");
       }
       mine.remove(job);
       mine.put(job, j);
-      for (Iterator<Map.Entry<String, Job>> it = mine.entrySet().iterator(); mine.size() > MAX_JOBS && it.hasNext(); ) {
+      for (Iterator<Map.Entry<String, PendingReply>> it = mine.entrySet().iterator(); mine.size() > MAX_JOBS && it.hasNext(); ) {
         if (it.next().getValue().reply() != null) {
           it.remove();
         }
@@ -1075,7 +1052,7 @@ final class ToolService implements VirtualTree {
   }
 
   private VirtualNode outboxNode(String tool, List<String> rest, Caller caller) {
-    LinkedHashMap<String, Job> mine = jobsOf(tool, caller);
+    LinkedHashMap<String, PendingReply> mine = jobsOf(tool, caller);
     if (rest.isEmpty()) {
       return new VirtualNode.Directory(() -> {
         List<VirtualNode.Entry> out = new ArrayList<>();
@@ -1091,9 +1068,9 @@ final class ToolService implements VirtualTree {
 
         @Override
         public void remove(String job, Caller c) {
-          LinkedHashMap<String, Job> theirs = jobsOf(tool, c);
+          LinkedHashMap<String, PendingReply> theirs = jobsOf(tool, c);
           synchronized (theirs) {
-            Job j = theirs.get(job);
+            PendingReply j = theirs.get(job);
             if (j == null) {
               throw new FsException(Errno.ENOENT, "no job " + job);
             }
@@ -1108,56 +1085,14 @@ final class ToolService implements VirtualTree {
     if (rest.size() > 1) {
       throw new FsException(Errno.ENOTDIR, "not a directory");
     }
-    Job j;
+    PendingReply j;
     synchronized (mine) {
       j = mine.get(rest.get(0));
     }
     if (j == null) {
       throw new FsException(Errno.ENOENT, "no job " + rest.get(0));
     }
-    return new VirtualNode.Stream(new ReplySource(j), 0444);
-  }
-
-  /** outbox/JOB: empty until the job is done, then its reply; a read waits for it. */
-  private static final class ReplySource implements StreamSource {
-    private final Job job;
-
-    ReplySource(Job job) {
-      this.job = job;
-    }
-
-    @Override
-    public long size() {
-      byte[] r = job.reply();
-      return r == null ? 0 : r.length;
-    }
-
-    @Override
-    public long modifiedNanos() {
-      return job.created * 1_000_000L;
-    }
-
-    @Override
-    public Reader open(Caller caller) {
-      return new Reader() {
-        @Override
-        public int read(long offset, byte[] dst, int len, long waitMillis) throws InterruptedException {
-          byte[] r = job.await(waitMillis);
-          if (r == null) {
-            return 0;
-          }
-          if (offset >= r.length) {
-            return -1;
-          }
-          int n = (int) Math.min(len, r.length - offset);
-          System.arraycopy(r, (int) offset, dst, 0, n);
-          return n;
-        }
-
-        @Override
-        public void close() {}
-      };
-    }
+    return new VirtualNode.Stream(j, 0444);
   }
 
   // ---------------------------------------------------------------- plumbing
