@@ -106,7 +106,7 @@ public final class SearchEngine implements AutoCloseable {
   public record Results(SearchQuery query, List<Hit> hits, long tookMicros) {}
 
   /** Per file: the stamp indexed, passages, and how far embedding got. */
-  private static final class Doc {
+  static final class Doc {
     long stamp;
     int passages;
     int embedded;
@@ -972,11 +972,11 @@ public final class SearchEngine implements AutoCloseable {
     return path.substring(path.lastIndexOf('/') + 1);
   }
 
-  private static byte[] docAad(long ino) {
+  static byte[] docAad(long ino) {
     return ByteBuffer.allocate(12).putInt(0x646f6331).putLong(ino).array(); // "doc1"
   }
 
-  private static byte[] passageAad(long id) {
+  static byte[] passageAad(long id) {
     return ByteBuffer.allocate(12).putInt(0x70617331).putLong(id).array(); // "pas1"
   }
 
@@ -1006,7 +1006,7 @@ public final class SearchEngine implements AutoCloseable {
     }
   }
 
-  private static Doc decodeDoc(byte[] b) {
+  static Doc decodeDoc(byte[] b) {
     try {
       DataInputStream in = new DataInputStream(new java.io.ByteArrayInputStream(b));
       if (in.readByte() != 1) {

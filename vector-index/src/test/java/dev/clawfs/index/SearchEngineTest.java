@@ -191,4 +191,39 @@ class SearchEngineTest {
     assertEquals(1, engine.status().skippedFiles());
     assertTrue(engine.recentlySkipped().get(0).startsWith("/workspaces/blob.bin\tbinary"), engine.recentlySkipped().toString());
   }
+
+  @Test
+  void indexCheckTellsABehindIndexFromADamagedOne() throws Exception {
+    write(2, "/specs/keys.md", "Rotating the master key adds a new key to the keyset and makes it primary.");
+    write(3, "/workspaces/garden.txt", "Tomatoes need six hours of sun and a deep pot on the balcony.");
+    write(4, "/workspaces/gone.txt", "A file that will be deleted while the index is not looking.");
+    idle();
+    engine.close();
+    Sealer sealer = Sealer.of(new SecretKeySpec(k1, "AES"));
+    Map<Long, SearchEngine.FileRef> now = new java.util.HashMap<>();
+    for (long ino : List.of(2L, 3L, 4L)) {
+      now.put(ino, source.file(ino));
+    }
+    IndexCheck.Result clean = IndexCheck.run(dir, sealer, now);
+    assertTrue(clean.present());
+    assertEquals(List.of(), clean.damage());
+    assertEquals(List.of(3, 0, 0, 0), List.of(clean.docs(), clean.stale(), clean.gone(), clean.missing()));
+
+    // behind, not damaged: one file changed, one deleted, one new, while the index was closed
+    now.put(3L, new SearchEngine.FileRef(3, "/workspaces/garden.txt", 10, stamps.get(3L) + 1));
+    now.remove(4L);
+    now.put(5L, new SearchEngine.FileRef(5, "/workspaces/new.txt", 10, 1));
+    IndexCheck.Result behind = IndexCheck.run(dir, sealer, now);
+    assertEquals(List.of(), behind.damage());
+    assertEquals(List.of(1, 1, 1), List.of(behind.stale(), behind.gone(), behind.missing()));
+
+    try (java.sql.Connection c = java.sql.DriverManager.getConnection("jdbc:sqlite:" + dir.resolve("index.db"));
+        java.sql.Statement s = c.createStatement()) {
+      s.executeUpdate("UPDATE passage SET body = substr(body, 1, 40) || x'00' || substr(body, 42)"
+          + " WHERE id = (SELECT min(id) FROM passage)");
+    }
+    IndexCheck.Result damaged = IndexCheck.run(dir, sealer, now);
+    assertEquals(List.of("1 passages fail authentication (the index will not open)"), damaged.damage());
+    assertFalse(IndexCheck.run(dir.resolve("nothing"), sealer, now).present());
+  }
 }
