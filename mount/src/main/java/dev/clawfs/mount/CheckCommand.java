@@ -174,9 +174,9 @@ final class CheckCommand implements Callable<Integer> {
 
   private void printReport(CheckReport r, Path mountedAt) {
     CheckReport.Counts c = r.counts();
-    if (mountedAt != null || r.mounted()) {
-      out.println("clawfs check: " + r.vault() + " (mounted" + (mountedAt == null ? "" : " at " + mountedAt)
-          + ": checked read-only from committed snapshots)");
+    if (r.mounted()) {
+      out.println("clawfs check: " + r.vault() + " (" + (mountedAt == null ? "in use by another clawfs process"
+          : "mounted at " + mountedAt) + ": checked read-only from committed snapshots)");
     } else {
       out.println("clawfs check: " + r.vault());
     }
