@@ -409,8 +409,8 @@ class VaultCheckTest {
     try (Connection c = DriverManager.getConnection("jdbc:sqlite:" + dir.resolve(MetadataStore.DB_FILE));
         Statement s = c.createStatement()) {
       // a's record altered in place; b's name swapped for a's hash (an entry moved)
-      s.executeUpdate("UPDATE inode SET rec = substr(rec, 1, 20) || x'00' || substr(rec, 22) WHERE id = " + a);
-      s.executeUpdate("UPDATE dirent SET sname = substr(sname, 1, 30) || x'ff' || substr(sname, 32) WHERE child = " + b);
+      assertEquals(1, flipInRow(c, "inode", "rec", "id = " + a, 20));
+      assertEquals(1, flipInRow(c, "dirent", "sname", "child = " + b, 30));
     }
     // the mount refuses such a vault outright
     assertThrows(FsException.class, () -> ClawFileSystem.open(dir, keys, 50).close());
@@ -505,5 +505,37 @@ class VaultCheckTest {
       writer.join();
       fs.release(fh);
     }
+  }
+
+  /** Flips one bit of byte {@code offset} of a blob column in the rows {@code where} selects. */
+  static int flipInRow(java.sql.Connection c, String table, String column, String where, int offset)
+      throws java.sql.SQLException {
+    java.util.List<Object[]> rows = new java.util.ArrayList<>();
+    try (java.sql.Statement s = c.createStatement();
+        java.sql.ResultSet rs = s.executeQuery("SELECT rowid, " + column + " FROM " + table + " WHERE " + where)) {
+      while (rs.next()) {
+        rows.add(new Object[] {rs.getLong(1), rs.getBytes(2)});
+      }
+    } catch (java.sql.SQLException e) {
+      // WITHOUT ROWID tables: flip by the where clause itself
+      rows.clear();
+      try (java.sql.Statement s = c.createStatement();
+          java.sql.ResultSet rs = s.executeQuery("SELECT " + column + " FROM " + table + " WHERE " + where)) {
+        while (rs.next()) {
+          rows.add(new Object[] {null, rs.getBytes(1)});
+        }
+      }
+    }
+    int n = 0;
+    for (Object[] r : rows) {
+      byte[] b = (byte[]) r[1];
+      b[offset] ^= 0x10;
+      String sql = "UPDATE " + table + " SET " + column + " = ? WHERE " + (r[0] == null ? where : "rowid = " + r[0]);
+      try (java.sql.PreparedStatement ps = c.prepareStatement(sql)) {
+        ps.setBytes(1, b);
+        n += ps.executeUpdate();
+      }
+    }
+    return n;
   }
 }

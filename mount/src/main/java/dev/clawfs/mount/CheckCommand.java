@@ -150,7 +150,14 @@ final class CheckCommand implements Callable<Integer> {
     for (CheckReport.FileStamp f : r.files()) {
       files.put(f.ino(), new SearchEngine.FileRef(f.ino(), f.path(), f.size(), f.stamp()));
     }
-    IndexCheck.Result ix = IndexCheck.run(v.resolve("index"), Sealer.of(keys.subkey(KeyPurpose.VECTORS)), files);
+    java.util.Set<Long> damaged = new java.util.HashSet<>();
+    for (Problem x : r.problems()) {
+      if (x.ino() != null && x.kind().damagesContent()) {
+        damaged.add(x.ino());
+      }
+    }
+    IndexCheck.Result ix = IndexCheck.run(v.resolve("index"), Sealer.of(keys.subkey(KeyPurpose.VECTORS)), files,
+        damaged);
     List<Problem> more = new ArrayList<>();
     for (String d : ix.damage()) {
       more.add(new Problem(Kind.INDEX, null, null, null, "search index: " + d

@@ -25,9 +25,10 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * {@code clawfs check} on a vault made through a real mount: clean while mounted and unmounted,
- * a flipped bit found with its path and chunk (exit 6), {@code --repair} refused while mounted,
- * then run unmounted: the next mount has the healthy files as they were and the damaged one in
- * /workspaces/lost+found with its note and a salvaged copy.
+ * a flipped bit found with its path and chunk and a damaged search index row found (exit 6; the
+ * mount itself refuses such an index), {@code --repair} refused while mounted, then run
+ * unmounted: the next mount has the healthy files as they were, the damaged one in
+ * /workspaces/lost+found with its note and a salvaged copy, and a rebuilt index.
  */
 @Timeout(value = 3, unit = TimeUnit.MINUTES, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
 class CheckIT {
@@ -54,11 +55,12 @@ class CheckIT {
     byte[] big = new byte[3 * CHUNK];
     new Random(42).nextBytes(big);
     byte[] text = "the healthy file\n".getBytes(StandardCharsets.UTF_8);
-    try (MountedVault v = MountedVault.create(base, "--no-search")) {
+    try (MountedVault v = MountedVault.create(base)) {
       Files.createDirectories(v.path("workspaces/proj"));
       Files.write(v.path("workspaces/proj/a.txt"), text);
       Files.write(v.path("workspaces/proj/big.bin"), big);
       Files.write(v.path("specs/s.md"), "# spec\n".getBytes(StandardCharsets.UTF_8));
+      awaitIndexIdle(v);
 
       // mounted: a read-only check of the committed state; --repair refused
       MountedVault.Result live = check(v, "--json");
@@ -102,10 +104,18 @@ class CheckIT {
           }
         }
       }
+      // and alter one file record of the search index: the mount would refuse to open the index
+      try (java.sql.Connection c = java.sql.DriverManager.getConnection("jdbc:sqlite:" + v.vault().resolve("index/index.db"));
+          java.sql.Statement st = c.createStatement()) {
+        assertEquals(1, flipInRow(c, "doc", "state", "ino = (SELECT min(ino) FROM doc)", 30));
+      }
       MountedVault.Result found = check(v, "--json");
       assertEquals(6, found.exitCode(), found.toString());
       JsonNode fj = json(found);
-      assertEquals(1, fj.get("problems").size(), fj.toString());
+      assertEquals(2, fj.get("problems").size(), fj.toString());
+      JsonNode index = fj.get("problems").get(1);
+      assertEquals("index", index.get("kind").asText());
+      assertTrue(index.get("detail").asText().contains("1 file records fail authentication"), index.toString());
       JsonNode p = fj.get("problems").get(0);
       assertEquals("chunk-auth", p.get("kind").asText());
       assertEquals("/workspaces/proj/big.bin", p.get("path").asText());
@@ -123,6 +133,7 @@ class CheckIT {
       String moved = rj.get("repair").get("moved").get(p.get("ino").asText()).asText();
       assertEquals("/workspaces/lost+found/" + p.get("ino").asLong() + "-big.bin", moved);
       assertTrue(rj.get("repair").get("after").get("clean").asBoolean(), rj.toString());
+      assertTrue(rj.get("repair").get("actions").toString().contains("dropped the search index"), rj.toString());
 
       v.mount();
       assertArrayEquals(text, Files.readAllBytes(v.path("workspaces/proj/a.txt")));
@@ -138,6 +149,9 @@ class CheckIT {
       assertArrayEquals(expected, Files.readAllBytes(Path.of(lost + ".salvaged")));
       assertEquals("rwx------", java.nio.file.attribute.PosixFilePermissions.toString(
           Files.getPosixFilePermissions(v.path("workspaces/lost+found"))));
+      awaitIndexIdle(v);
+      String status = Files.readString(v.path("system/index/status"));
+      assertTrue(status.contains("indexed files: ") && !status.contains("indexed files: 0\n"), status);
       v.unmount();
 
       MountedVault.Result after = check(v, "--json");
@@ -148,10 +162,54 @@ class CheckIT {
     }
   }
 
+  private static void awaitIndexIdle(MountedVault v) throws Exception {
+    String st = "";
+    for (int i = 0; i < 600; i++) {
+      st = Files.readString(v.path("system/index/status"));
+      if (st.contains("state: idle") && st.contains("queued files: 0")) {
+        return;
+      }
+      Thread.sleep(100);
+    }
+    throw new AssertionError("the index did not become idle: " + st);
+  }
+
   private static Path largestContentFile(Path vault) throws IOException {
     try (Stream<Path> s = Files.walk(vault.resolve("content"))) {
       List<Path> files = s.filter(Files::isRegularFile).collect(Collectors.toList());
       return files.stream().max(Comparator.comparingLong(f -> f.toFile().length())).orElseThrow();
     }
+  }
+
+  /** Flips one bit of byte {@code offset} of a blob column in the rows {@code where} selects. */
+  static int flipInRow(java.sql.Connection c, String table, String column, String where, int offset)
+      throws java.sql.SQLException {
+    java.util.List<Object[]> rows = new java.util.ArrayList<>();
+    try (java.sql.Statement s = c.createStatement();
+        java.sql.ResultSet rs = s.executeQuery("SELECT rowid, " + column + " FROM " + table + " WHERE " + where)) {
+      while (rs.next()) {
+        rows.add(new Object[] {rs.getLong(1), rs.getBytes(2)});
+      }
+    } catch (java.sql.SQLException e) {
+      // WITHOUT ROWID tables: flip by the where clause itself
+      rows.clear();
+      try (java.sql.Statement s = c.createStatement();
+          java.sql.ResultSet rs = s.executeQuery("SELECT " + column + " FROM " + table + " WHERE " + where)) {
+        while (rs.next()) {
+          rows.add(new Object[] {null, rs.getBytes(1)});
+        }
+      }
+    }
+    int n = 0;
+    for (Object[] r : rows) {
+      byte[] b = (byte[]) r[1];
+      b[offset] ^= 0x10;
+      String sql = "UPDATE " + table + " SET " + column + " = ? WHERE " + (r[0] == null ? where : "rowid = " + r[0]);
+      try (java.sql.PreparedStatement ps = c.prepareStatement(sql)) {
+        ps.setBytes(1, b);
+        n += ps.executeUpdate();
+      }
+    }
+    return n;
   }
 }

@@ -42,8 +42,10 @@ public final class IndexCheck {
    * @param indexDir the vault's {@code index/} directory
    * @param sealer the index's sealer (the VECTORS subkey of the primary master key)
    * @param files every regular file with a visible path, by inode
+   * @param unreadable files whose content cannot be read in whole (damaged): the index cannot
+   *     have them, so they do not count as missing
    */
-  public static Result run(Path indexDir, Sealer sealer, Map<Long, SearchEngine.FileRef> files) {
+  public static Result run(Path indexDir, Sealer sealer, Map<Long, SearchEngine.FileRef> files, Set<Long> unreadable) {
     Path db = indexDir.resolve("index.db");
     if (!Files.isRegularFile(db)) {
       return new Result(false, List.of(), 0, 0, 0, 0);
@@ -96,7 +98,7 @@ public final class IndexCheck {
     }
     int missing = 0;
     for (SearchEngine.FileRef f : files.values()) {
-      if (SearchEngine.indexable(f.path()) && !indexed.contains(f.ino())) {
+      if (SearchEngine.indexable(f.path()) && !indexed.contains(f.ino()) && !unreadable.contains(f.ino())) {
         missing++;
       }
     }
