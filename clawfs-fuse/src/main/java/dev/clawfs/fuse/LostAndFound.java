@@ -2,7 +2,7 @@ package dev.clawfs.fuse;
 
 import dev.clawfs.crypto.ChunkCipher;
 import dev.clawfs.crypto.MasterKeys;
-import dev.clawfs.fuse.VaultCheck.Finding;
+import dev.clawfs.fuse.ContentVerifier.Finding;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
