@@ -116,7 +116,7 @@ final class MetadataRebuild {
       recoverVersions(n, e.getValue(), tree.path(n.id));
       changed.add(n.id);
     }
-    long nextId = 1;
+    long nextId = MetadataStore.ROOT_ID + 1;
     for (long id : inodes.keySet()) {
       nextId = Math.max(nextId, id + 1);
     }

@@ -384,6 +384,33 @@ class VaultCheckTest {
     }
   }
 
+  @Test
+  void unreadableDatabaseIsReportedAndRepairKeepsTheContentAside() throws Exception {
+    write("/workspaces/a.txt", "aaa\n".getBytes(StandardCharsets.UTF_8));
+    write("/specs/b.bin", random(2 * CHUNK, 20));
+    close();
+    try (RandomAccessFile raf = new RandomAccessFile(dir.resolve(MetadataStore.DB_FILE).toFile(), "rw")) {
+      raf.write(random(4096, 21)); // page 1: the header and the schema
+    }
+    CheckReport r = check();
+    assertFalse(r.clean());
+    assertFalse(of(r, Kind.DATABASE).isEmpty(), () -> r.problems().toString());
+    assertEquals(2, of(r, Kind.UNREFERENCED_CONTENT).size(), () -> r.problems().toString());
+
+    VaultRepair.Result result = VaultRepair.run(dir, keys);
+    assertTrue(result.actions().stream().anyMatch(a -> a.contains("could not be read") || a.contains("rows SQLite could")),
+        result.actions()::toString);
+    assertTrue(check().clean(), () -> check().faults().toString());
+    try (var files = Files.walk(result.backup())) {
+      List<String> kept = files.filter(Files::isRegularFile).map(f -> result.backup().relativize(f).toString()).toList();
+      assertTrue(kept.contains(MetadataStore.DB_FILE), kept::toString);
+      assertEquals(2, kept.stream().filter(k -> k.startsWith(ContentStore.DIR + "/")).count(), kept::toString);
+    }
+    fs = ClawFileSystem.open(dir, VaultHeader.unlock(dir, PASS), 50);
+    assertEquals(List.of("agents", "specs", "vault", "workspaces"), fs.readdir(p("/")).stream()
+        .map(e -> new String(e.name(), StandardCharsets.UTF_8)).filter(n -> !n.startsWith(".")).sorted().toList());
+  }
+
   /** A leaf page of {@code table} from the middle of its b-tree (SQLite's dbstat table). */
   private int leafPageOf(String table) throws Exception {
     List<Integer> leaves = new ArrayList<>();
