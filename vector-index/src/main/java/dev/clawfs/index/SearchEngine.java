@@ -68,6 +68,8 @@ public final class SearchEngine implements AutoCloseable {
    * writes well under this.
    */
   static final long MIN_SPARE_BYTES = 2L << 20;
+  /** Where the repair puts what it could not leave in place (VaultCheck.LOST_FOUND_PATH). */
+  private static final String LOST_FOUND = "/workspaces/lost+found/";
 
   /** The file system as the index sees it. */
   public interface Source {
@@ -310,9 +312,13 @@ public final class SearchEngine implements AutoCloseable {
     }
   }
 
-  /** True for paths the index covers: everything but vault/ and version-control internals. */
+  /**
+   * True for paths the index covers: everything but vault/, version-control internals and
+   * /workspaces/lost+found/, where `clawfs check --repair` puts damaged files and files whose name
+   * was lost (a secret from vault/ among them, for all it knows).
+   */
   static boolean indexable(String path) {
-    if (path.equals("/vault") || path.startsWith("/vault/")) {
+    if (path.equals("/vault") || path.startsWith("/vault/") || path.startsWith(LOST_FOUND)) {
       return false;
     }
     return !(path.contains("/.git/") || path.contains("/.hg/") || path.contains("/.svn/"));

@@ -213,6 +213,7 @@ class SearchEngineTest {
     now.put(3L, new SearchEngine.FileRef(3, "/workspaces/garden.txt", 10, stamps.get(3L) + 1));
     now.remove(4L);
     now.put(5L, new SearchEngine.FileRef(5, "/workspaces/new.txt", 10, 1));
+    now.put(6L, new SearchEngine.FileRef(6, "/workspaces/lost+found/7-old.txt", 10, 1)); // never indexed
     IndexCheck.Result behind = IndexCheck.run(dir, sealer, now, java.util.Set.of());
     assertEquals(List.of(), behind.damage());
     assertEquals(List.of(1, 1, 1), List.of(behind.stale(), behind.gone(), behind.missing()));
