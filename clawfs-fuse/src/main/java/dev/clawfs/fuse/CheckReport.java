@@ -45,6 +45,7 @@ public record CheckReport(Path vault, boolean mounted, Instant started, Instant 
     TREE("tree", Severity.INCONSISTENT),
     UNREFERENCED_CONTENT("unreferenced-content", Severity.NOTE),
     HIDDEN_NAME("hidden-name", Severity.NOTE),
+    UNLINKED_OPEN("unlinked-open", Severity.NOTE),
     INDEX_STALE("index-stale", Severity.NOTE),
     CHANGING("changing", Severity.NOTE);
 

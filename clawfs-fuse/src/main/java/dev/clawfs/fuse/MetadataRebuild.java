@@ -195,7 +195,7 @@ final class MetadataRebuild {
     }
     // what no directory reaches goes to lost+found, under its inode number
     Set<Long> reached = reach(links, inodes);
-    if (reached.size() < inodes.size()) {
+    if (reached.size() + tree.unlinkedWhileOpen.size() < inodes.size()) {
       Long lf = childOf(links, workspaces, VaultCheck.LOST_FOUND);
       if (lf == null || !inodes.get(lf).isDir()) {
         Inode d = newDir(nextId++, 0700);
@@ -207,14 +207,14 @@ final class MetadataRebuild {
         repair.act("created " + VaultCheck.LOST_FOUND_PATH + " (mode 0700, root's)");
       }
       for (long id : inodes.keySet()) {
-        if (reached.contains(id) || hasParent.contains(id)) {
+        if (reached.contains(id) || hasParent.contains(id) || tree.unlinkedWhileOpen.contains(id)) {
           continue;
         }
         linkOrphan(links, lf, id, inodes, reached, hasParent);
       }
       // anything left is inside an unreachable cycle: link its lowest inode and look again
       for (long id : inodes.keySet()) {
-        if (!reached.contains(id)) {
+        if (!reached.contains(id) && !tree.unlinkedWhileOpen.contains(id)) {
           linkOrphan(links, lf, id, inodes, reached, hasParent);
         }
       }

@@ -36,8 +36,13 @@ final class MetadataTree {
   final List<MetadataSnapshot.Entry> hidden = new ArrayList<>();
   /** Unreached inodes that no existing directory names: the tops of what is unreachable. */
   final List<Long> orphanRoots = new ArrayList<>();
-  /** Every unreached inode. */
+  /** Every unreached inode, but those unlinked while open. */
   final Set<Long> orphans = new LinkedHashSet<>();
+  /**
+   * Unreached files whose record says no links: unlinked while open, then a crash. Not orphans:
+   * their owner deleted them, and a mount removes them.
+   */
+  final Set<Long> unlinkedWhileOpen = new LinkedHashSet<>();
   /** Inodes in /workspaces/lost+found (and below it). */
   final Set<Long> quarantined = new HashSet<>();
   /** The /workspaces/lost+found directory, or null. */
@@ -68,7 +73,10 @@ final class MetadataTree {
       }
     }
     for (long id : inodes.keySet()) {
-      if (!reachable.contains(id)) {
+      Inode n = inodes.get(id);
+      if (!reachable.contains(id) && !n.isDir() && n.nlink <= 0 && !namedByExisting.containsKey(id)) {
+        unlinkedWhileOpen.add(id);
+      } else if (!reachable.contains(id)) {
         orphans.add(id);
         if (!namedByExisting.containsKey(id)) {
           orphanRoots.add(id);

@@ -213,6 +213,10 @@ public final class VaultCheck {
       }
     }
     if (!mounted) {
+      for (long id : tree.unlinkedWhileOpen) {
+        add(Kind.UNLINKED_OPEN, id, tree, null, "a file unlinked while it was open, left by a crash:"
+            + " the next mount deletes it, as its owner did");
+      }
       for (MetadataSnapshot.Entry e : tree.hidden) {
         add(Kind.HIDDEN_NAME, e.child(), tree, null, "a name libfuse gave a file unlinked while open, left by a crash:"
             + " the next mount removes it (and the file, when it has no other name)");

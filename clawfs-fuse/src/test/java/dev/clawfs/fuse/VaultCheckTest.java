@@ -411,6 +411,42 @@ class VaultCheckTest {
         .map(e -> new String(e.name(), StandardCharsets.UTF_8)).filter(n -> !n.startsWith(".")).sorted().toList());
   }
 
+  @Test
+  void fileUnlinkedWhileOpenBeforeACrashIsANoteNotAnOrphan() throws Exception {
+    write("/workspaces/keep.txt", "kept\n".getBytes(StandardCharsets.UTF_8));
+    write("/workspaces/doomed.txt", "deleted by its owner\n".getBytes(StandardCharsets.UTF_8));
+    long fh = fs.open(p("/workspaces/doomed.txt"), 0);
+    fs.unlink(p("/workspaces/doomed.txt"));
+    fs.sync();
+    // the state a crash leaves: the unlinked inode is still committed (it was open)
+    Path saved = Files.createDirectory(dir.resolve("saved"));
+    for (String f : List.of(MetadataStore.DB_FILE, MetadataStore.DB_FILE + "-wal")) {
+      Files.copy(dir.resolve(f), saved.resolve(f));
+    }
+    List<Path> content = VaultCheck.contentFiles(dir);
+    byte[][] bytes = new byte[content.size()][];
+    for (int i = 0; i < content.size(); i++) {
+      bytes[i] = Files.readAllBytes(content.get(i));
+    }
+    fs.release(fh);
+    close();
+    Files.deleteIfExists(dir.resolve(MetadataStore.DB_FILE + "-shm"));
+    for (String f : List.of(MetadataStore.DB_FILE, MetadataStore.DB_FILE + "-wal")) {
+      Files.copy(saved.resolve(f), dir.resolve(f), java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+    }
+    for (int i = 0; i < content.size(); i++) {
+      Files.write(content.get(i), bytes[i]);
+    }
+    CheckReport r = check();
+    assertTrue(r.clean(), () -> r.problems().toString());
+    assertEquals(List.of(Kind.UNLINKED_OPEN), r.problems().stream().map(Problem::kind).toList());
+    assertTrue(of(r, Kind.ORPHAN).isEmpty());
+    // nothing to repair; the next mount deletes it, as before
+    fs = ClawFileSystem.open(dir, VaultHeader.unlock(dir, PASS), 50);
+    assertEquals(List.of("keep.txt"), fs.readdir(p("/workspaces")).stream()
+        .map(e -> new String(e.name(), StandardCharsets.UTF_8)).filter(n -> !n.startsWith(".")).toList());
+  }
+
   /** A leaf page of {@code table} from the middle of its b-tree (SQLite's dbstat table). */
   private int leafPageOf(String table) throws Exception {
     List<Integer> leaves = new ArrayList<>();
