@@ -463,6 +463,43 @@ class VaultCheckTest {
   }
 
   @Test
+  void corruptedInodePageLosesThoseFilesOnlyAndKeepsTheirContentAside() throws Exception {
+    fs.mkdir(p("/workspaces/many"), 0755, ME);
+    for (int i = 0; i < 300; i++) {
+      write("/workspaces/many/f" + i, ("file " + i + "\n").getBytes(StandardCharsets.UTF_8));
+    }
+    close();
+    int page = leafPageOf("inode");
+    try (RandomAccessFile raf = new RandomAccessFile(dir.resolve(MetadataStore.DB_FILE).toFile(), "rw")) {
+      raf.seek((page - 1) * 4096L);
+      raf.write(random(4096, 22));
+    }
+    CheckReport r = check();
+    List<Problem> dangling = of(r, Kind.DANGLING_ENTRY);
+    assertFalse(of(r, Kind.DATABASE).isEmpty(), () -> r.problems().toString());
+    assertFalse(dangling.isEmpty(), () -> r.problems().toString());
+    assertTrue(dangling.size() < 300, "one page of records: " + dangling.size());
+    assertTrue(dangling.get(0).path().startsWith("/workspaces/many/f"), dangling.get(0).toString());
+    assertEquals(dangling.size(), of(r, Kind.UNREFERENCED_CONTENT).size(), "their content files are left");
+
+    VaultRepair.Result result = VaultRepair.run(dir, keys);
+    assertTrue(check().clean(), () -> check().faults().toString());
+    try (var files = Files.walk(result.backup().resolve(ContentStore.DIR))) {
+      assertEquals(dangling.size(), files.filter(Files::isRegularFile).count(), "their content is kept aside");
+    }
+    fs = ClawFileSystem.open(dir, VaultHeader.unlock(dir, PASS), 50);
+    List<ClawFileSystem.DirEntry> left = fs.readdir(p("/workspaces/many"));
+    assertEquals(300 - dangling.size(), left.stream().filter(e -> e.name()[0] == 'f').count());
+    for (ClawFileSystem.DirEntry e : left) {
+      String n = new String(e.name(), StandardCharsets.UTF_8);
+      if (n.startsWith("f")) {
+        assertEquals("file " + n.substring(1) + "\n",
+            new String(readAll(fs, "/workspaces/many/" + n), StandardCharsets.UTF_8));
+      }
+    }
+  }
+
+  @Test
   void damagedRecordsAndEntriesAreReportedNotFatal() throws Exception {
     write("/workspaces/a.txt", "aaa\n".getBytes(StandardCharsets.UTF_8));
     write("/workspaces/b.txt", "bbb\n".getBytes(StandardCharsets.UTF_8));
