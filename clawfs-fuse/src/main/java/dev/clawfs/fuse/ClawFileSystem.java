@@ -1628,7 +1628,7 @@ public final class ClawFileSystem implements AutoCloseable {
     }
   }
 
-  private static long stamp(Inode n) {
+  static long stamp(Inode n) {
     return n.versionCounter * 0x9E3779B97F4A7C15L + n.size;
   }
 

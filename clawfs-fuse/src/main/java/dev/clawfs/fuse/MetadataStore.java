@@ -111,27 +111,10 @@ final class MetadataStore implements AutoCloseable {
       throw new FsException(Errno.EEXIST, "metadata database already exists");
     }
     try (Connection c = connect(vaultDir)) {
-      try (Statement s = c.createStatement()) {
-        s.execute("CREATE TABLE meta (k TEXT PRIMARY KEY, v BLOB NOT NULL)");
-        s.execute("CREATE TABLE inode (id INTEGER PRIMARY KEY, rec BLOB NOT NULL)");
-        s.execute(
-            "CREATE TABLE dirent (parent INTEGER NOT NULL, hname BLOB NOT NULL,"
-                + " child INTEGER NOT NULL, sname BLOB NOT NULL, PRIMARY KEY (parent, hname))"
-                + " WITHOUT ROWID");
-        s.execute(
-            "CREATE TABLE vmap (inode INTEGER NOT NULL, blk INTEGER NOT NULL, data BLOB NOT NULL,"
-                + " PRIMARY KEY (inode, blk)) WITHOUT ROWID");
-      }
+      createSchema(c);
       MetadataStore m = new MetadataStore(vaultDir, c, keys, 0);
       c.setAutoCommit(false);
-      try (PreparedStatement ps = c.prepareStatement("INSERT INTO meta (k, v) VALUES (?, ?)")) {
-        ps.setString(1, "format");
-        ps.setBytes(2, new byte[] {1});
-        ps.executeUpdate();
-        ps.setString(1, "check");
-        ps.setBytes(2, m.sealer.seal(keys.vaultId(), "check".getBytes(StandardCharsets.US_ASCII)));
-        ps.executeUpdate();
-      }
+      putMetaRows(c, m.sealer, keys);
       m.writeInode(root);
       for (Inode d : dirs) {
         m.writeInode(d);
@@ -150,6 +133,35 @@ final class MetadataStore implements AutoCloseable {
     throw new IllegalStateException("child not in parent");
   }
 
+  /** The tables of a new (or rebuilt) metadata database. */
+  static void createSchema(Connection c) throws SQLException {
+    try (Statement s = c.createStatement()) {
+      s.execute("CREATE TABLE meta (k TEXT PRIMARY KEY, v BLOB NOT NULL)");
+      s.execute("CREATE TABLE inode (id INTEGER PRIMARY KEY, rec BLOB NOT NULL)");
+      s.execute(
+          "CREATE TABLE dirent (parent INTEGER NOT NULL, hname BLOB NOT NULL,"
+              + " child INTEGER NOT NULL, sname BLOB NOT NULL, PRIMARY KEY (parent, hname))"
+              + " WITHOUT ROWID");
+      s.execute(
+          "CREATE TABLE vmap (inode INTEGER NOT NULL, blk INTEGER NOT NULL, data BLOB NOT NULL,"
+              + " PRIMARY KEY (inode, blk)) WITHOUT ROWID");
+    }
+  }
+
+  /** The format row and the sealed vault check record. */
+  static void putMetaRows(Connection c, Sealer sealer, MasterKeys keys) throws SQLException {
+    try (PreparedStatement ps = c.prepareStatement("INSERT OR REPLACE INTO meta (k, v) VALUES (?, ?)")) {
+      ps.setString(1, "format");
+      ps.setBytes(2, new byte[] {1});
+      ps.executeUpdate();
+      ps.setString(1, "check");
+      ps.setBytes(2, sealer.seal(keys.vaultId(), CHECK_AAD));
+      ps.executeUpdate();
+    }
+  }
+
+  static final byte[] CHECK_AAD = "check".getBytes(StandardCharsets.US_ASCII);
+
   /** Opens the metadata of an existing vault and loads the whole tree into memory. */
   static MetadataStore open(Path vaultDir, MasterKeys keys, long commitIntervalMs)
       throws SQLException {
@@ -163,7 +175,7 @@ final class MetadataStore implements AutoCloseable {
       if (!rs.next()) {
         throw new FsException(Errno.EIO, "metadata database has no vault check record");
       }
-      byte[] id = m.sealer.open(rs.getBytes(1), "check".getBytes(StandardCharsets.US_ASCII), "vault check record");
+      byte[] id = m.sealer.open(rs.getBytes(1), CHECK_AAD, "vault check record");
       if (!Arrays.equals(id, keys.vaultId())) {
         throw new FsException(Errno.EIO, "metadata database belongs to another vault");
       }
@@ -600,20 +612,9 @@ final class MetadataStore implements AutoCloseable {
 
   private void writeSnapshot(Snapshot s) throws SQLException {
     long id = s.inode().id;
-    try (PreparedStatement ps = conn.prepareStatement("INSERT OR REPLACE INTO inode (id, rec) VALUES (?, ?)")) {
-      ps.setLong(1, id);
-      ps.setBytes(2, sealer.seal(s.record(), inodeAad(id)));
-      ps.executeUpdate();
-    }
-    if (!s.blocks().isEmpty()) {
-      try (PreparedStatement ps = conn.prepareStatement("INSERT OR REPLACE INTO vmap (inode, blk, data) VALUES (?, ?, ?)")) {
-        for (Map.Entry<Integer, byte[]> e : s.blocks().entrySet()) {
-          ps.setLong(1, id);
-          ps.setInt(2, e.getKey());
-          ps.setBytes(3, sealer.seal(e.getValue(), vmapAad(id, e.getKey())));
-          ps.executeUpdate();
-        }
-      }
+    putInodeRow(conn, sealer, id, s.record());
+    for (Map.Entry<Integer, byte[]> e : s.blocks().entrySet()) {
+      putVmapRow(conn, sealer, id, e.getKey(), e.getValue());
     }
     try (PreparedStatement ps = conn.prepareStatement("DELETE FROM vmap WHERE inode = ? AND blk >= ?")) {
       ps.setLong(1, id);
@@ -624,21 +625,42 @@ final class MetadataStore implements AutoCloseable {
 
   /** Direct write used at initialisation and load (no snapshot bookkeeping needed). */
   private void writeInode(Inode inode) throws SQLException, IOException {
-    try (PreparedStatement ps = conn.prepareStatement("INSERT OR REPLACE INTO inode (id, rec) VALUES (?, ?)")) {
-      ps.setLong(1, inode.id);
-      ps.setBytes(2, sealer.seal(encodeRecord(inode), inodeAad(inode.id)));
+    putInodeRow(conn, sealer, inode.id, encodeRecord(inode));
+  }
+
+  private void writeLink(long parent, Name name, long child) throws SQLException {
+    putLinkRow(conn, sealer, nameHash, parent, name.rawBytes(), child);
+  }
+
+  /** Writes (or replaces) the sealed record of inode {@code id}. */
+  static void putInodeRow(Connection c, Sealer sealer, long id, byte[] record) throws SQLException {
+    try (PreparedStatement ps = c.prepareStatement("INSERT OR REPLACE INTO inode (id, rec) VALUES (?, ?)")) {
+      ps.setLong(1, id);
+      ps.setBytes(2, sealer.seal(record, inodeAad(id)));
       ps.executeUpdate();
     }
   }
 
-  private void writeLink(long parent, Name name, long child) throws SQLException {
-    byte[] h = nameHash.hash16(idBytes(parent), name.rawBytes());
-    try (PreparedStatement ps = conn.prepareStatement(
+  /** Writes (or replaces) version block {@code blk} of inode {@code id}. */
+  static void putVmapRow(Connection c, Sealer sealer, long id, int blk, byte[] plain) throws SQLException {
+    try (PreparedStatement ps = c.prepareStatement("INSERT OR REPLACE INTO vmap (inode, blk, data) VALUES (?, ?, ?)")) {
+      ps.setLong(1, id);
+      ps.setInt(2, blk);
+      ps.setBytes(3, sealer.seal(plain, vmapAad(id, blk)));
+      ps.executeUpdate();
+    }
+  }
+
+  /** Writes (or replaces) the directory entry {@code name} of {@code parent}, naming {@code child}. */
+  static void putLinkRow(Connection c, Sealer sealer, KeyedHash nameHash, long parent, byte[] name, long child)
+      throws SQLException {
+    byte[] h = nameHash.hash16(idBytes(parent), name);
+    try (PreparedStatement ps = c.prepareStatement(
         "INSERT OR REPLACE INTO dirent (parent, hname, child, sname) VALUES (?, ?, ?, ?)")) {
       ps.setLong(1, parent);
       ps.setBytes(2, h);
       ps.setLong(3, child);
-      ps.setBytes(4, sealer.seal(name.rawBytes(), direntAad(parent, h, child)));
+      ps.setBytes(4, sealer.seal(name, direntAad(parent, h, child)));
       ps.executeUpdate();
     }
   }
@@ -664,7 +686,7 @@ final class MetadataStore implements AutoCloseable {
 
   // ------------------------------------------------------------------ encoding
 
-  private static byte[] encodeRecord(Inode n) throws IOException {
+  static byte[] encodeRecord(Inode n) throws IOException {
     ByteArrayOutputStream bos = new ByteArrayOutputStream(128);
     DataOutputStream out = new DataOutputStream(bos);
     out.writeByte(RECORD_FORMAT);
@@ -702,7 +724,14 @@ final class MetadataStore implements AutoCloseable {
   }
 
   private Inode readInode(long id, byte[] sealed) throws IOException {
-    byte[] plain = sealer.open(sealed, inodeAad(id), "the record of inode " + id);
+    return decodeRecord(id, sealer.open(sealed, inodeAad(id), "the record of inode " + id));
+  }
+
+  /**
+   * An inode from its record (opened); its chunk versions are still to be loaded from the version
+   * blocks, which {@code dirtyBlocks} lists until each has been read.
+   */
+  static Inode decodeRecord(long id, byte[] plain) throws IOException {
     DataInputStream in = new DataInputStream(new ByteArrayInputStream(plain));
     int format = in.readUnsignedByte();
     if (format != RECORD_FORMAT) {
@@ -738,7 +767,7 @@ final class MetadataStore implements AutoCloseable {
     return n;
   }
 
-  private static byte[] digest(byte[] data) {
+  static byte[] digest(byte[] data) {
     try {
       return Arrays.copyOf(MessageDigest.getInstance("SHA-256").digest(data), 16);
     } catch (NoSuchAlgorithmException e) {
@@ -750,15 +779,15 @@ final class MetadataStore implements AutoCloseable {
     return ByteBuffer.allocate(8).putLong(id).array();
   }
 
-  private static byte[] inodeAad(long id) {
+  static byte[] inodeAad(long id) {
     return ByteBuffer.allocate(13).put("inode".getBytes(StandardCharsets.US_ASCII)).putLong(id).array();
   }
 
-  private static byte[] vmapAad(long id, int blk) {
+  static byte[] vmapAad(long id, int blk) {
     return ByteBuffer.allocate(16).put("vmap".getBytes(StandardCharsets.US_ASCII)).putLong(id).putInt(blk).array();
   }
 
-  private static byte[] direntAad(long parent, byte[] hname, long child) {
+  static byte[] direntAad(long parent, byte[] hname, long child) {
     return ByteBuffer.allocate(6 + 8 + hname.length + 8)
         .put("dirent".getBytes(StandardCharsets.US_ASCII))
         .putLong(parent)

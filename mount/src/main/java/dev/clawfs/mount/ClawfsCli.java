@@ -39,6 +39,7 @@ import picocli.CommandLine.Parameters;
       ClawfsCli.Status.class,
       ClawfsCli.Search.class,
       ClawfsCli.Reindex.class,
+      CheckCommand.class,
       AgentCommand.class,
       AuditCommand.class,
       ToolCommand.class,
@@ -51,6 +52,8 @@ public final class ClawfsCli implements Callable<Integer> {
   public static final int WRONG_PASSPHRASE = 3;
   public static final int BAD_VAULT = 4;
   public static final int BAD_MOUNTPOINT = 5;
+  /** {@code clawfs check} found problems (or some remain after --repair). */
+  public static final int PROBLEMS = 6;
 
   public static void main(String[] args) {
     System.setProperty("java.util.logging.SimpleFormatter.format", "%1$tFT%1$tT.%1$tL %4$s %3$s: %5$s%6$s%n");

@@ -66,6 +66,26 @@ final class Mounts {
     return null;
   }
 
+  /**
+   * Where the vault at {@code vault} is mounted according to this mount namespace's table (its
+   * source is {@code clawfs:VAULT}), or null.
+   */
+  static Path mountOf(Path vault) throws IOException {
+    String source = "clawfs:" + vault.toString().replace(",", "_");
+    for (String line : Files.readAllLines(Path.of("/proc/self/mountinfo"), StandardCharsets.ISO_8859_1)) {
+      int dash = line.indexOf(" - ");
+      String[] f = line.split(" ");
+      if (dash < 0 || f.length <= 4) {
+        continue;
+      }
+      String[] tail = line.substring(dash + 3).split(" ");
+      if (tail.length > 1 && tail[0].equals("fuse.clawfs") && unescape(tail[1]).equals(source)) {
+        return Path.of(unescape(f[4]));
+      }
+    }
+    return null;
+  }
+
   static boolean isClawfsMount(Path m) throws IOException {
     String e = mountEntry(m);
     return e != null && e.startsWith("fuse.clawfs ");

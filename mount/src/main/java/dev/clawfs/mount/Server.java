@@ -29,6 +29,8 @@ import picocli.CommandLine.Parameters;
 @Command(name = "serve", hidden = true, description = "Serve a vault in the foreground (used by mount).")
 final class Server implements Callable<Integer> {
   private static final System.Logger LOG = System.getLogger("clawfs.server");
+  /** Held while this process serves the vault (released by the kernel when it ends). */
+  private static VaultLock lock;
 
   @Parameters(index = "0", paramLabel = "VAULT")
   Path vault;
@@ -87,6 +89,12 @@ final class Server implements Callable<Integer> {
     ClawFileSystem fs;
     try {
       Mounts.checkVault(vault);
+      lock = VaultLock.tryAcquire(vault);
+      if (lock == null) {
+        Arrays.fill(passphrase, '\0');
+        throw new ClawfsCli.CliException(ClawfsCli.BAD_MOUNTPOINT, "the vault " + vault
+            + " is in use by another clawfs process (mounted elsewhere, or being checked or repaired)");
+      }
       try {
         keys = VaultHeader.unlock(vault, passphrase);
       } finally {

@@ -296,7 +296,7 @@ public final class BlindIndex implements AutoCloseable {
     return tokenKey.hash16(VOCAB_LABEL, word.getBytes(StandardCharsets.UTF_8));
   }
 
-  private static byte[] vocabAad(byte[] id) {
+  static byte[] vocabAad(byte[] id) {
     byte[] aad = Arrays.copyOf(VOCAB_LABEL, VOCAB_LABEL.length + id.length);
     System.arraycopy(id, 0, aad, VOCAB_LABEL.length, id.length);
     return aad;

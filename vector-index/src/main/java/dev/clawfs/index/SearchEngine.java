@@ -68,6 +68,8 @@ public final class SearchEngine implements AutoCloseable {
    * writes well under this.
    */
   static final long MIN_SPARE_BYTES = 2L << 20;
+  /** Where the repair puts what it could not leave in place (VaultCheck.LOST_FOUND_PATH). */
+  private static final String LOST_FOUND = "/workspaces/lost+found/";
 
   /** The file system as the index sees it. */
   public interface Source {
@@ -106,7 +108,7 @@ public final class SearchEngine implements AutoCloseable {
   public record Results(SearchQuery query, List<Hit> hits, long tookMicros) {}
 
   /** Per file: the stamp indexed, passages, and how far embedding got. */
-  private static final class Doc {
+  static final class Doc {
     long stamp;
     int passages;
     int embedded;
@@ -310,9 +312,13 @@ public final class SearchEngine implements AutoCloseable {
     }
   }
 
-  /** True for paths the index covers: everything but vault/ and version-control internals. */
+  /**
+   * True for paths the index covers: everything but vault/, version-control internals and
+   * /workspaces/lost+found/, where `clawfs check --repair` puts damaged files and files whose name
+   * was lost (a secret from vault/ among them, for all it knows).
+   */
   static boolean indexable(String path) {
-    if (path.equals("/vault") || path.startsWith("/vault/")) {
+    if (path.equals("/vault") || path.startsWith("/vault/") || path.startsWith(LOST_FOUND)) {
       return false;
     }
     return !(path.contains("/.git/") || path.contains("/.hg/") || path.contains("/.svn/"));
@@ -972,11 +978,11 @@ public final class SearchEngine implements AutoCloseable {
     return path.substring(path.lastIndexOf('/') + 1);
   }
 
-  private static byte[] docAad(long ino) {
+  static byte[] docAad(long ino) {
     return ByteBuffer.allocate(12).putInt(0x646f6331).putLong(ino).array(); // "doc1"
   }
 
-  private static byte[] passageAad(long id) {
+  static byte[] passageAad(long id) {
     return ByteBuffer.allocate(12).putInt(0x70617331).putLong(id).array(); // "pas1"
   }
 
@@ -1006,7 +1012,7 @@ public final class SearchEngine implements AutoCloseable {
     }
   }
 
-  private static Doc decodeDoc(byte[] b) {
+  static Doc decodeDoc(byte[] b) {
     try {
       DataInputStream in = new DataInputStream(new java.io.ByteArrayInputStream(b));
       if (in.readByte() != 1) {

@@ -584,7 +584,7 @@ public final class VectorIndex {
     }
   }
 
-  private static byte[] rowAad(long id) {
+  static byte[] rowAad(long id) {
     return ByteBuffer.allocate(ROW_TAG.length + Long.BYTES).put(ROW_TAG).putLong(id).array();
   }
 }

@@ -191,4 +191,71 @@ class SearchEngineTest {
     assertEquals(1, engine.status().skippedFiles());
     assertTrue(engine.recentlySkipped().get(0).startsWith("/workspaces/blob.bin\tbinary"), engine.recentlySkipped().toString());
   }
+
+  @Test
+  void indexCheckTellsABehindIndexFromADamagedOne() throws Exception {
+    write(2, "/specs/keys.md", "Rotating the master key adds a new key to the keyset and makes it primary.");
+    write(3, "/workspaces/garden.txt", "Tomatoes need six hours of sun and a deep pot on the balcony.");
+    write(4, "/workspaces/gone.txt", "A file that will be deleted while the index is not looking.");
+    idle();
+    engine.close();
+    Sealer sealer = Sealer.of(new SecretKeySpec(k1, "AES"));
+    Map<Long, SearchEngine.FileRef> now = new java.util.HashMap<>();
+    for (long ino : List.of(2L, 3L, 4L)) {
+      now.put(ino, source.file(ino));
+    }
+    IndexCheck.Result clean = IndexCheck.run(dir, sealer, now, java.util.Set.of());
+    assertTrue(clean.present());
+    assertEquals(List.of(), clean.damage());
+    assertEquals(List.of(3, 0, 0, 0), List.of(clean.docs(), clean.stale(), clean.gone(), clean.missing()));
+
+    // behind, not damaged: one file changed, one deleted, one new, while the index was closed
+    now.put(3L, new SearchEngine.FileRef(3, "/workspaces/garden.txt", 10, stamps.get(3L) + 1));
+    now.remove(4L);
+    now.put(5L, new SearchEngine.FileRef(5, "/workspaces/new.txt", 10, 1));
+    now.put(6L, new SearchEngine.FileRef(6, "/workspaces/lost+found/7-old.txt", 10, 1)); // never indexed
+    IndexCheck.Result behind = IndexCheck.run(dir, sealer, now, java.util.Set.of());
+    assertEquals(List.of(), behind.damage());
+    assertEquals(List.of(1, 1, 1), List.of(behind.stale(), behind.gone(), behind.missing()));
+
+    try (java.sql.Connection c = java.sql.DriverManager.getConnection("jdbc:sqlite:" + dir.resolve("index.db"));
+        java.sql.Statement s = c.createStatement()) {
+      assertEquals(1, flipInRow(c, "passage", "body", "id = (SELECT min(id) FROM passage)", 40));
+    }
+    IndexCheck.Result damaged = IndexCheck.run(dir, sealer, now, java.util.Set.of());
+    assertEquals(List.of("1 passages fail authentication (the index will not open)"), damaged.damage());
+    assertFalse(IndexCheck.run(dir.resolve("nothing"), sealer, now, java.util.Set.of()).present());
+  }
+
+  /** Flips one bit of byte {@code offset} of a blob column in the rows {@code where} selects. */
+  static int flipInRow(java.sql.Connection c, String table, String column, String where, int offset)
+      throws java.sql.SQLException {
+    java.util.List<Object[]> rows = new java.util.ArrayList<>();
+    try (java.sql.Statement s = c.createStatement();
+        java.sql.ResultSet rs = s.executeQuery("SELECT rowid, " + column + " FROM " + table + " WHERE " + where)) {
+      while (rs.next()) {
+        rows.add(new Object[] {rs.getLong(1), rs.getBytes(2)});
+      }
+    } catch (java.sql.SQLException e) {
+      // WITHOUT ROWID tables: flip by the where clause itself
+      rows.clear();
+      try (java.sql.Statement s = c.createStatement();
+          java.sql.ResultSet rs = s.executeQuery("SELECT " + column + " FROM " + table + " WHERE " + where)) {
+        while (rs.next()) {
+          rows.add(new Object[] {null, rs.getBytes(1)});
+        }
+      }
+    }
+    int n = 0;
+    for (Object[] r : rows) {
+      byte[] b = (byte[]) r[1];
+      b[offset] ^= 0x10;
+      String sql = "UPDATE " + table + " SET " + column + " = ? WHERE " + (r[0] == null ? where : "rowid = " + r[0]);
+      try (java.sql.PreparedStatement ps = c.prepareStatement(sql)) {
+        ps.setBytes(1, b);
+        n += ps.executeUpdate();
+      }
+    }
+    return n;
+  }
 }
