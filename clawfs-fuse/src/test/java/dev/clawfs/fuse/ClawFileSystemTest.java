@@ -116,6 +116,20 @@ class ClawFileSystemTest {
   }
 
   @Test
+  void readsLeaveAtimeAloneWhenAtimeUpdatesAreOff() throws IOException {
+    long fh = fs.create(p("/workspaces/a"), 0644, O_RDWR, ME);
+    writeAt(fh, 0, "some text".getBytes(StandardCharsets.UTF_8));
+    fs.release(fh);
+    long written = fs.getattr(p("/workspaces/a")).atimeNs();
+    fs.setAtimeUpdates(false); // a noatime or ro mount
+    readAll("/workspaces/a");
+    assertEquals(written, fs.getattr(p("/workspaces/a")).atimeNs(), "noatime: a read keeps atime");
+    fs.setAtimeUpdates(true);
+    readAll("/workspaces/a");
+    assertTrue(fs.getattr(p("/workspaces/a")).atimeNs() > written, "relatime: the first read after a write moves atime");
+  }
+
+  @Test
   void sparseWritesAndTruncateReadZeros() throws IOException {
     long fh = fs.create(p("/workspaces/s"), 0644, O_RDWR, ME);
     writeAt(fh, 10, p("abc"));
