@@ -45,6 +45,9 @@ final class Server implements Callable<Integer> {
   @Option(names = "--commit-interval-ms")
   long commitIntervalMs = 1000;
 
+  @Option(names = "--no-atime")
+  boolean noAtime;
+
   @CommandLine.Mixin
   ClawfsCli.SearchOptions search;
 
@@ -62,7 +65,8 @@ final class Server implements Callable<Integer> {
     } catch (RuntimeException e) {
       return report(ready, e);
     }
-    return serve(vault.toAbsolutePath().normalize(), mountpoint.toAbsolutePath().normalize(), p, fuseOptions, commitIntervalMs, search, audit, ready);
+    return serve(vault.toAbsolutePath().normalize(), mountpoint.toAbsolutePath().normalize(), p, fuseOptions, commitIntervalMs,
+        noAtime, search, audit, ready);
   }
 
   private static int report(PrintStream ready, Throwable e) {
@@ -80,13 +84,25 @@ final class Server implements Callable<Integer> {
     throw e instanceof RuntimeException r ? r : new ClawfsCli.CliException(code, msg);
   }
 
-  /** Serves until unmounted. {@code ready} gets the readiness line; null when run in the foreground. */
+  /**
+   * Serves until unmounted. {@code ready} gets the readiness line; null when run in the
+   * foreground, where a systemd unit ({@code Type=notify}) hears of readiness through
+   * {@code $NOTIFY_SOCKET} instead.
+   */
   static int serve(Path vault, Path mountpoint, char[] passphrase, String extraOptions, long commitIntervalMs,
-      ClawfsCli.SearchOptions searchOptions, ClawfsCli.AuditOptions auditOptions, PrintStream ready) throws Exception {
+      boolean noAtime, ClawfsCli.SearchOptions searchOptions, ClawfsCli.AuditOptions auditOptions, PrintStream ready)
+      throws Exception {
     MasterKeys keys;
     ClawFileSystem fs;
+    VaultLock lock;
     try {
       Mounts.checkVault(vault);
+      try {
+        lock = VaultLock.acquire(vault, Duration.ofSeconds(60));
+      } catch (ClawfsCli.CliException e) {
+        Arrays.fill(passphrase, '\0');
+        throw e;
+      }
       try {
         keys = VaultHeader.unlock(vault, passphrase);
       } finally {
@@ -100,6 +116,8 @@ final class Server implements Callable<Integer> {
     } catch (WrongPassphraseException | VaultFormatException | FsException | IOException | ClawfsCli.CliException e) {
       return report(ready, e);
     }
+    // noatime and ro: reading never writes metadata (ro refuses everything else in the kernel)
+    fs.setAtimeUpdates(!noAtime);
     long started = System.currentTimeMillis();
     dev.clawfs.fuse.VirtualDir system = new dev.clawfs.fuse.VirtualDir();
     system.file("status", () -> status(fs, vault, mountpoint, started).getBytes(StandardCharsets.UTF_8));
@@ -290,14 +308,20 @@ final class Server implements Callable<Integer> {
       }
     }, "clawfs-shutdown"));
     ClawFileSystem.warmUpCryptoInBackground();
+    // plain `umount MOUNTPOINT` then goes through /sbin/umount.fuse.clawfs, which waits for the commit
+    boolean marked = Mounts.markForUmountHelper(mountpoint);
     LOG.log(Level.INFO, "serving {0} at {1}", vault, mountpoint);
     if (ready != null) {
       ready.println("READY " + ProcessHandle.current().pid());
       ready.close();
     } else {
       System.out.println("mounted " + vault + " at " + mountpoint + "; serving in the foreground (pid " + ProcessHandle.current().pid() + ")");
+      SystemdNotify.send("READY=1\nSTATUS=serving " + vault + " at " + mountpoint);
     }
     adapter.awaitDestroyed();
+    if (ready == null) {
+      SystemdNotify.send("STOPPING=1\nSTATUS=unmounted; committing and closing");
+    }
     if (searchService != null) {
       searchService.close();
     }
@@ -307,6 +331,10 @@ final class Server implements Callable<Integer> {
     auditService.close();
     fs.close();
     keys.destroy();
+    if (marked) {
+      Mounts.forgetUmountHelper(mountpoint);
+    }
+    lock.close();
     LOG.log(Level.INFO, "unmounted {0}; all metadata committed", mountpoint);
     return ClawfsCli.OK;
   }
