@@ -410,43 +410,148 @@ class MountHelperIT {
     assertEquals("mnt-my\\x20vault", esc.stdout().strip(), "the instance name of a mount point: " + esc);
   }
 
+  /**
+   * The unit under a real systemd: on the host when systemd is PID 1, otherwise in a
+   * systemd-nspawn container booted from the host's /usr (package systemd-container). Start
+   * returns on READY=1 with the mount up; stop unmounts through ExecStop; a SIGKILLed server is
+   * restarted and its stale mount cleaned up; and a .mount unit (what systemd makes of an fstab
+   * line, here through systemd-mount) mounts through mount(8) and the helper and unmounts with
+   * the server gone.
+   */
   @Test
-  void aTransientServiceFromTheUnitMountsAndStopsCleanly() throws Exception {
+  void theUnitAndAMountUnitWorkUnderSystemd() throws Exception {
+    boolean hostSystemd = Files.isDirectory(Path.of("/run/systemd/system"));
     String init = Files.readString(Path.of("/proc/1/comm")).strip();
-    Assumptions.assumeTrue(Files.isDirectory(Path.of("/run/systemd/system")),
-        "SKIPPED: systemd is not running as PID 1 here (PID 1 is " + init + "), so no unit can be started;"
-            + " the unit file is checked by systemd-analyze verify and the server's READY=1/STOPPING=1 by a stand-in socket");
+    Assumptions.assumeTrue(hostSystemd || RealProgramsIT.onPath("systemd-nspawn"),
+        "SKIPPED: systemd is not PID 1 here (PID 1 is " + init + ") and systemd-nspawn (package systemd-container) is"
+            + " not installed to boot one; the unit is checked by systemd-analyze verify and READY=1/STOPPING=1 by a stand-in socket");
+    Assumptions.assumeTrue(hostSystemd || Files.isSymbolicLink(Path.of("/bin")),
+        "SKIPPED: the container is booted from the host's /usr, which needs a merged /usr (/bin -> usr/bin)");
     newVault();
     Path mnt = mountpoint("mnt");
-    String instance = MountedVault.run(List.of("systemd-escape", "--path", mnt.toString()), null, 30).stdout().strip();
-    String template = "clawfs-it-" + ProcessHandle.current().pid() + "@.service";
-    String unitName = template.replace("@.service", "@" + instance + ".service");
+    Path mnt2 = mountpoint("mnt2");
+    Path repo = MountedVault.launcher().getParent();
     Path conf = base.resolve("mount.conf");
-    Files.writeString(conf, "VAULT=" + vault + "\nOPTIONS=passphrase_file=" + pass + ",nosearch\n"
-        + "CLAWFS_JAR=" + jar() + "\n");
-    Path unitFile = Path.of("/run/systemd/system", template);
-    Files.writeString(unitFile, Files.readString(MountedVault.launcher().getParent().resolve("mount/systemd/clawfs@.service"))
+    Files.writeString(conf, "VAULT=" + vault + "\nOPTIONS=passphrase_file=" + pass + ",nosearch\nCLAWFS_JAR=" + jar() + "\n");
+    Path unit = base.resolve("clawfs-it@.service");
+    Files.writeString(unit, Files.readString(repo.resolve("mount/systemd/clawfs@.service"))
         .replace("/usr/local/bin/clawfs", MountedVault.launcher().toString())
         .replace("/etc/clawfs/mounts/%i.conf", conf.toString()));
-    try {
-      assertEquals(0, MountedVault.run(List.of("systemctl", "daemon-reload"), null, 60).exitCode());
-      MountedVault.Result start = MountedVault.run(List.of("systemctl", "start", unitName), null, 240);
-      assertEquals(0, start.exitCode(), "systemctl start (returns on READY=1): " + start + journal(unitName));
-      assertTrue(BadInputIT.isMounted(mnt), "mounted once the start job is done");
-      Files.writeString(mnt.resolve("workspaces/systemd.txt"), "from a unit");
-      MountedVault.Result stop = MountedVault.run(List.of("systemctl", "stop", unitName), null, 240);
-      assertEquals(0, stop.exitCode(), "systemctl stop: " + stop + journal(unitName));
-      assertFalse(BadInputIT.isMounted(mnt), "unmounted by ExecStop");
-      MountedVault.Result state = MountedVault.run(List.of("systemctl", "show", "-p", "Result", "-p", "ActiveState", unitName), null, 30);
-      assertTrue(state.stdout().contains("Result=success") && state.stdout().contains("ActiveState=inactive"), state.toString());
-    } finally {
-      MountedVault.run(List.of("systemctl", "stop", unitName), null, 240);
-      Files.deleteIfExists(unitFile);
-      MountedVault.run(List.of("systemctl", "daemon-reload"), null, 60);
+    Path result = base.resolve("systemd.out");
+    Path script = base.resolve("under-systemd.sh");
+    Files.writeString(script, String.join("\n",
+        "#!/bin/bash",
+        "# run by MountHelperIT where systemd is PID 1; it asserts the CHECK lines",
+        "exec > '" + result + "' 2>&1",
+        "set -x",
+        "MNT='" + mnt + "' MNT2='" + mnt2 + "' VAULT='" + vault + "' KEY='" + pass + "'",
+        "step() { echo \"CHECK $1=$2\"; }",
+        "cp '" + unit + "' /run/systemd/system/clawfs-it@.service && systemctl daemon-reload",
+        "u=\"clawfs-it@$(systemd-escape --path \"$MNT\").service\"",
+        "systemctl start \"$u\"; step start $?",
+        "step mounted \"$(grep -c \" $MNT \" /proc/self/mountinfo)\"",
+        "step status \"$(systemctl show -p StatusText --value \"$u\")\"",
+        "echo 'from a unit' > \"$MNT/workspaces/unit.txt\"",
+        "systemctl stop \"$u\"; step stop $?",
+        "step result \"$(systemctl show -p Result --value \"$u\")\"",
+        "step mounted_after_stop \"$(grep -c \" $MNT \" /proc/self/mountinfo)\"",
+        "systemctl start \"$u\"; step start_again $?",
+        "pid=$(systemctl show -p MainPID --value \"$u\"); kill -9 \"$pid\"",
+        "for i in $(seq 1 120); do n=$(systemctl show -p MainPID --value \"$u\");"
+            + " [ \"$n\" != 0 ] && [ \"$n\" != \"$pid\" ] && [ \"$(systemctl is-active \"$u\")\" = active ] && break; sleep 0.5; done",
+        "step restarted \"$(systemctl is-active \"$u\")\"",
+        "step stale_message \"$(journalctl -u \"$u\" --no-pager | grep -c 'held a stale mount')\"",
+        "step data_after_restart \"$(cat \"$MNT/workspaces/unit.txt\")\"",
+        "systemctl stop \"$u\"; step stop_again $?",
+        "journalctl -u \"$u\" --no-pager | tail -30",
+        "rm -f /run/systemd/system/clawfs-it@.service; systemctl daemon-reload",
+        "systemd-mount -t fuse.clawfs -o \"passphrase_file=$KEY,nosearch\" \"$VAULT\" \"$MNT2\"; step systemd_mount $?",
+        "step mount_unit \"$(systemctl show -p ActiveState --value \"$(systemd-escape --path --suffix=mount \"$MNT2\")\")\"",
+        "step mount_data \"$(cat \"$MNT2/workspaces/unit.txt\")\"",
+        "systemd-umount \"$MNT2\"; step systemd_umount $?",
+        "step server_left \"$(ps -eo args | grep -c \"[s]erve $VAULT $MNT2\")\"",
+        "step mounted2_after \"$(grep -c \" $MNT2 \" /proc/self/mountinfo)\"",
+        "echo END", ""));
+    script.toFile().setExecutable(true);
+    if (hostSystemd) {
+      MountedVault.run(List.of("systemctl", "set-environment", "CLAWFS_JAR=" + jar()), null, 30);
+      try {
+        // not through MountedVault.run: its private mount namespace would hide the mounts systemd makes
+        Process p = new ProcessBuilder("bash", script.toString()).redirectInput(DevNull.input()).start();
+        assertTrue(p.waitFor(600, TimeUnit.SECONDS), "the script under host systemd timed out");
+      } finally {
+        MountedVault.run(List.of("systemctl", "unset-environment", "CLAWFS_JAR"), null, 30);
+      }
+    } else {
+      bootContainer(script, repo);
     }
-    assertEquals(0, MountedVault.clawfs("mount", vault.toString(), mnt.toString(), "--passphrase-file", pass.toString(), "--no-search").exitCode());
-    assertEquals("from a unit", Files.readString(mnt.resolve("workspaces/systemd.txt")));
-    assertEquals(0, MountedVault.clawfs("umount", mnt.toString()).exitCode());
+    String out = Files.exists(result) ? Files.readString(result) : "(no output)";
+    Map<String, String> check = new java.util.HashMap<>();
+    for (String line : out.split("\n")) {
+      if (line.startsWith("CHECK ") && line.indexOf('=') > 0) {
+        check.put(line.substring(6, line.indexOf('=')), line.substring(line.indexOf('=') + 1));
+      }
+    }
+    String where = (hostSystemd ? "host systemd" : "systemd in systemd-nspawn") + ":\n" + out;
+    assertEquals("0", check.get("start"), "systemctl start returns once READY=1 came; " + where);
+    assertEquals("1", check.get("mounted"), "mounted when start returned; " + where);
+    assertEquals("serving " + vault + " at " + mnt, check.get("status"), "STATUS= from the server; " + where);
+    assertEquals("0", check.get("stop"), "systemctl stop; " + where);
+    assertEquals("success", check.get("result"), "a clean stop; " + where);
+    assertEquals("0", check.get("mounted_after_stop"), "ExecStop unmounted; " + where);
+    assertEquals("active", check.get("restarted"), "Restart=on-failure after SIGKILL; " + where);
+    assertNotEquals("0", check.get("stale_message"), "the stale mount was cleaned up, with a message; " + where);
+    assertEquals("from a unit", check.get("data_after_restart"), "committed at the first stop; " + where);
+    assertEquals("0", check.get("stop_again"), where);
+    assertEquals("0", check.get("systemd_mount"), "a .mount unit through mount(8) and the helper; " + where);
+    assertEquals("active", check.get("mount_unit"), where);
+    assertEquals("from a unit", check.get("mount_data"), where);
+    assertEquals("0", check.get("systemd_umount"), where);
+    assertEquals("0", check.get("server_left"), "the server is gone when the .mount unit has stopped; " + where);
+    assertEquals("0", check.get("mounted2_after"), where);
+    assertTrue(out.contains("END"), where);
+  }
+
+  /**
+   * Boots systemd in a container made of the host's /usr, an overlay over its /etc (a boot
+   * unit runs {@code script}, then powers off), this test's directory and the checkout; the
+   * mounts made inside end with it.
+   */
+  private void bootContainer(Path script, Path repo) throws IOException {
+    Path root = Files.createDirectories(base.resolve("root"));
+    for (String d : List.of("dev", "proc", "sys", "run", "tmp", "var", "etc", "usr", "root")) {
+      Files.createDirectories(root.resolve(d));
+    }
+    for (String l : List.of("bin", "sbin", "lib", "lib64")) {
+      if (Files.exists(Path.of("/" + l))) {
+        Files.createSymbolicLink(root.resolve(l), Path.of("usr", l));
+      }
+    }
+    Files.copy(Path.of("/etc/os-release"), root.resolve("etc/os-release")); // nspawn checks for an OS tree first
+    Files.createDirectories(root.resolve(base.toString().substring(1)));
+    Files.createDirectories(root.resolve(repo.toString().substring(1)));
+    Path upper = Files.createDirectories(base.resolve("etc-upper/systemd/system"));
+    Files.writeString(upper.resolve("clawfs-it-run.service"), String.join("\n",
+        "[Unit]", "Description=MountHelperIT under systemd", "[Service]", "Type=oneshot",
+        "ExecStart=/bin/bash " + script, "ExecStopPost=/bin/sh -c 'systemctl poweroff --no-block || kill -RTMIN+4 1'", ""));
+    List<String> nspawn = List.of("systemd-nspawn", "--quiet", "--register=no", "--keep-unit", "--link-journal=no",
+        "-D", root.toString(), "--bind-ro=/usr", "--overlay=/etc:" + base.resolve("etc-upper") + ":/etc",
+        "--bind=" + base, "--bind-ro=" + repo, "--bind=/dev/fuse", "--console=pipe",
+        "-b", "--", "systemd.setenv=CLAWFS_JAR=" + jar(), "systemd.unit=clawfs-it-run.service");
+    List<String> cmd = new ArrayList<>();
+    if (!Files.readAttributes(Path.of("/dev/null"), java.nio.file.attribute.BasicFileAttributes.class,
+        LinkOption.NOFOLLOW_LINKS).isOther()) {
+      // nspawn copies /dev/null into the container and refuses a /dev/null that is no device
+      Path nul = base.resolve("null");
+      MountedVault.Result mk = MountedVault.run(List.of("mknod", "-m", "666", nul.toString(), "c", "1", "3"), null, 30);
+      assertEquals(0, mk.exitCode(), "mknod: " + mk);
+      cmd.addAll(List.of("unshare", "--mount", "--propagation", "private", "--", "sh", "-c",
+          "mount --bind \"$0\" /dev/null && exec \"$@\"", nul.toString()));
+    }
+    cmd.addAll(nspawn);
+    long t0 = System.nanoTime();
+    MountedVault.Result r = MountedVault.run(cmd, null, 600, Map.of(), null);
+    System.err.println("systemd-nspawn container: " + (System.nanoTime() - t0) / 1_000_000 + " ms, exit " + r.exitCode());
   }
 
   // ---------------------------------------------------------------- helpers
@@ -511,10 +616,6 @@ class MountHelperIT {
       }
     }
     return "";
-  }
-
-  private static String journal(String unit) {
-    return "\n" + MountedVault.run(List.of("journalctl", "-u", unit, "-n", "40", "--no-pager"), null, 30).stdout();
   }
 
   private static boolean isRoot() {
