@@ -309,6 +309,7 @@ public final class ClawfsCli implements Callable<Integer> {
         return OK;
       }
       Mounts.prepareMountpoint(m);
+      Mounts.forgetUmountHelper(m);
       Mounts.checkVaultNotMounted(v);
       char[] p = pass.read(false);
       List<String> serverArgs = new ArrayList<>();

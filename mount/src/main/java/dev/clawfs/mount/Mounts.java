@@ -254,23 +254,39 @@ final class Mounts {
     }
   }
 
-  /** Drops the utab marker of a mount that is gone (a stale one would outlive it). */
+  /**
+   * Drops the utab markers left for a mount point where nothing is mounted (a server that was
+   * killed cannot drop its own; each further mount would add one more).
+   */
   static void forgetUmountHelper(Path m) {
     if (Identity.uid() != 0) {
       return;
     }
     try {
       Path utab = Path.of("/run/mount/utab");
-      if (mountEntry(m) != null || !Files.isReadable(utab)
-          || !Files.readString(utab, StandardCharsets.ISO_8859_1).contains("TARGET=" + escape(m.toString()) + " ")) {
-        return;
+      String entry = "TARGET=" + escape(m.toString()) + " ";
+      int before = Integer.MAX_VALUE;
+      for (int i = 0; i < 64 && mountEntry(m) == null && Files.isReadable(utab); i++) {
+        int now = count(Files.readString(utab, StandardCharsets.ISO_8859_1), entry);
+        if (now == 0 || now >= before) {
+          return; // gone, or umount --fake no longer removes any
+        }
+        before = now;
+        run(List.of("umount", "--fake", "--internal-only", "--no-canonicalize", m.toString()));
       }
-      run(List.of("umount", "--fake", "--internal-only", "--no-canonicalize", m.toString()));
     } catch (IOException e) {
       // only bookkeeping: a leftover marker is harmless
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
     }
+  }
+
+  private static int count(String text, String part) {
+    int n = 0;
+    for (int i = text.indexOf(part); i >= 0; i = text.indexOf(part, i + 1)) {
+      n++;
+    }
+    return n;
   }
 
   /** libmount's escaping of a path in a table (space, tab, newline and backslash as octal). */
