@@ -305,6 +305,9 @@ public final class ClawfsCli implements Callable<Integer> {
       Mounts.checkVault(v);
       if (fake) {
         Mounts.checkMountpoint(m);
+        if (pass.file != null && !Files.isReadable(pass.file)) {
+          throw new CliException(ERROR, "cannot read passphrase file " + pass.file);
+        }
         System.err.println("clawfs: would mount " + v + " at " + m + " (fake: nothing mounted)");
         return OK;
       }

@@ -138,6 +138,10 @@ final class Server implements Callable<Integer> {
       return report(ready, new ClawfsCli.CliException(ClawfsCli.BAD_VAULT, "cannot open the agents, policies or audit history: "
           + ClawfsCli.messageOf(e)));
     }
+    if (extraOptions != null && extraOptions.matches("(^|.*,)[ug]id=.*") && !agents.list().isEmpty()) {
+      LOG.log(Level.WARNING, "uid=/gid= show every file as one owner's, agents' homes too: their own processes lose"
+          + " access to them (agents: {0})", agents.list().size());
+    }
     PolicyGate gate = new PolicyGate(policyFiles.current(), agents);
     AuditService auditService = AuditService.start(history, agents, policyFiles.current(), system);
     system.tree("policies", policyFiles);
