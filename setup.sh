@@ -1,8 +1,9 @@
 #!/bin/bash
 # ClawFS set-up on a fresh Debian 12 machine (run as root):
-#   ./setup.sh          install OS packages, build, put `clawfs` on PATH, create the demo vault
+#   ./setup.sh          install OS packages, build, put `clawfs` on PATH, install the mount(8) and
+#                       umount(8) helpers and the systemd unit, create the demo vault
 #                       /var/lib/clawfs/main and mount it at /clawfs filled from test-data/
-#   ./setup.sh --deps   only install OS packages and build (what ./test.sh needs)
+#   ./setup.sh --deps   only install OS packages, build and install the helpers (what ./test.sh needs)
 set -euo pipefail
 repo=$(cd "$(dirname "$0")" && pwd)
 mode=${1:-all}
@@ -10,7 +11,8 @@ mode=${1:-all}
 need_pkgs=()
 pkgs=(fuse3 libfuse2 rsync git sqlite3 python3 util-linux procps clang llvm libbpf-dev bpftool lld wasi-libc libclang-rt-14-dev-wasm32)
 # the tests' search corpus is the Documentation of Debian's kernel source package (test-data/search)
-[ "$mode" = "--deps" ] && pkgs+=(linux-source-6.1 xz-utils)
+# (systemd-container: MountHelperIT boots systemd in a container where systemd is not PID 1)
+[ "$mode" = "--deps" ] && pkgs+=(linux-source-6.1 xz-utils systemd-container)
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need_pkgs+=("$p")
 done
@@ -27,6 +29,12 @@ fi
 echo "setup: building (mvn package)"
 (cd "$repo" && mvn -q -B -DskipTests install)
 ln -sf "$repo/clawfs" /usr/local/bin/clawfs
+# `mount -t fuse.clawfs`, fstab lines of that type and plain `umount` run these (links to the launcher)
+ln -sf "$repo/clawfs" /sbin/mount.fuse.clawfs
+ln -sf "$repo/clawfs" /sbin/umount.fuse.clawfs
+# systemctl enable --now "clawfs@$(systemd-escape --path /clawfs).service" (see the README)
+install -D -m 0644 "$repo/mount/systemd/clawfs@.service" /usr/local/lib/systemd/system/clawfs@.service
+if [ -d /run/systemd/system ]; then systemctl daemon-reload; fi
 
 [ "$mode" = "--deps" ] && exit 0
 
@@ -41,6 +49,11 @@ if [ ! -f "$key" ]; then
 fi
 if [ ! -f "$vault/clawfs.vault" ]; then
   clawfs init "$vault" --passphrase-file "$key"
+fi
+# what clawfs@clawfs.service mounts at /clawfs (only used when that unit is started)
+if [ ! -f /etc/clawfs/mounts/clawfs.conf ]; then
+  mkdir -p /etc/clawfs/mounts
+  printf 'VAULT=%s\nOPTIONS=passphrase_file=%s\n' "$vault" "$key" > /etc/clawfs/mounts/clawfs.conf
 fi
 if grep -q " $mnt fuse.clawfs " /proc/self/mounts; then
   echo "setup: $mnt is already mounted"
@@ -57,3 +70,5 @@ if ! clawfs agent list "$mnt" | grep -q '^librarian '; then
 fi
 clawfs status "$mnt"
 echo "setup: ready. Try: ls $mnt/workspaces/test-data; cat \"$mnt/agents/librarian/ask/how are master keys rotated?\"; clawfs umount $mnt"
+echo "setup: to mount it at boot, add to /etc/fstab:  $vault $mnt fuse.clawfs passphrase_file=$key,nofail 0 0"
+echo "       or run it as a service:  systemctl enable --now clawfs@clawfs.service  (README: mount(8), fstab and systemd)"

@@ -73,6 +73,8 @@ public final class ClawFileSystem implements AutoCloseable {
   private final AtomicLong bytesWritten = new AtomicLong();
   private final AtomicLong authFailures = new AtomicLong();
   private volatile boolean closed;
+  /** False on noatime and read-only mounts: reads then leave atime alone, as Linux does. */
+  private volatile boolean atimeUpdates = true;
 
   /**
    * An open file: an inode, or the frozen content of a virtual file (and what is written to it),
@@ -365,6 +367,14 @@ public final class ClawFileSystem implements AutoCloseable {
     }
   }
 
+
+  /**
+   * Whether reads move atime (relatime-style, the default). A mount with {@code noatime} or
+   * {@code ro} turns it off, so reading never writes metadata.
+   */
+  public void setAtimeUpdates(boolean on) {
+    atimeUpdates = on;
+  }
 
   /** Where change events go (one listener; it must only queue the event and return). */
   public void setChangeListener(ChangeListener listener) {
@@ -808,6 +818,7 @@ public final class ClawFileSystem implements AutoCloseable {
       if (!dir.isDir()) {
         throw new FsException(Errno.ENOTDIR, "not a directory");
       }
+      // the root is never inside an overlay (and a ConcurrentHashMap takes no null key)
       Overlay o = overlays.isEmpty() || parts.isEmpty() ? null : overlays.get(parts.get(0));
       java.util.Set<String> added = o != null && parts.size() == o.depth()
           ? o.provider().names(strings(parts, 0, parts.size())) : java.util.Set.of();
@@ -1754,6 +1765,9 @@ public final class ClawFileSystem implements AutoCloseable {
 
   /** relatime, as Linux mounts by default: atime moves when it is older than mtime/ctime or a day. */
   private void touchAtime(Inode n) {
+    if (!atimeUpdates) {
+      return;
+    }
     long now = now();
     long a = n.atimeNs;
     if (a > n.mtimeNs && a > n.ctimeNs && now - a < 86_400_000_000_000L) {

@@ -116,6 +116,21 @@ class ClawFileSystemTest {
   }
 
   @Test
+  void readsLeaveAtimeAloneWhenAtimeUpdatesAreOff() throws IOException {
+    long fh = fs.create(p("/workspaces/a"), 0644, O_RDWR, ME);
+    writeAt(fh, 0, "some text".getBytes(StandardCharsets.UTF_8));
+    fs.release(fh);
+    // atime older than mtime: a relatime read would move it
+    fs.utimens(p("/workspaces/a"), 1, 0, 2, 0);
+    fs.setAtimeUpdates(false); // a noatime or ro mount
+    readAll("/workspaces/a");
+    assertEquals(1_000_000_000L, fs.getattr(p("/workspaces/a")).atimeNs(), "noatime: a read keeps atime");
+    fs.setAtimeUpdates(true);
+    readAll("/workspaces/a");
+    assertTrue(fs.getattr(p("/workspaces/a")).atimeNs() > 2_000_000_000L, "relatime: a read moves an atime older than mtime");
+  }
+
+  @Test
   void sparseWritesAndTruncateReadZeros() throws IOException {
     long fh = fs.create(p("/workspaces/s"), 0644, O_RDWR, ME);
     writeAt(fh, 10, p("abc"));

@@ -334,6 +334,8 @@ class VirtualStreamTest {
     }
     names.sort(null);
     assertEquals(List.of("ask", "memory", "status"), names, "stored and virtual entries side by side");
+    assertTrue(fs.readdir(p("/")).stream().anyMatch(e -> new String(e.name(), StandardCharsets.UTF_8).equals("agents")),
+        "the root lists with an overlay registered");
     assertEquals(Inode.S_IFREG | 0444, fs.getattr(p("/agents/bot/status")).mode());
     long fh = fs.open(p("/agents/bot/ask/why"), 0);
     byte[] buf = new byte[64];

@@ -43,7 +43,9 @@ import picocli.CommandLine.Parameters;
       AgentCommand.class,
       AuditCommand.class,
       ToolCommand.class,
-      Server.class
+      Server.class,
+      MountHelper.class,
+      MountHelper.Umount.class
     })
 public final class ClawfsCli implements Callable<Integer> {
   public static final int OK = 0;
@@ -58,6 +60,14 @@ public final class ClawfsCli implements Callable<Integer> {
   public static void main(String[] args) {
     System.setProperty("java.util.logging.SimpleFormatter.format", "%1$tFT%1$tT.%1$tL %4$s %3$s: %5$s%6$s%n");
     CommandLine cl = new CommandLine(new ClawfsCli());
+    // fuse3's mount.fuse runs `clawfs SOURCE TARGET -o OPTIONS` for `mount -t fuse.clawfs` when
+    // /sbin/mount.fuse.clawfs is missing, and for `mount -t fuse clawfs#SOURCE TARGET`
+    if (args.length >= 2 && args[0].startsWith("/")) {
+      String[] helper = new String[args.length + 1];
+      helper[0] = "mount-helper";
+      System.arraycopy(args, 0, helper, 1, args.length);
+      args = helper;
+    }
     // `clawfs tool run MNT wordcount -l`: what follows the tool's name is the tool's, options too
     cl.getSubcommands().get("tool").getSubcommands().get("run").setStopAtPositional(true);
     cl.setExitCodeExceptionMapper(ClawfsCli::exitCodeOf);
@@ -264,37 +274,67 @@ public final class ClawfsCli implements Callable<Integer> {
     Path mountpoint;
 
     @CommandLine.Mixin
-    PassphraseOptions pass;
+    PassphraseOptions pass = new PassphraseOptions();
 
     @Option(names = "--foreground", description = "Stay attached: serve in this process until unmounted.")
     boolean foreground;
 
     @CommandLine.Mixin
-    SearchOptions search;
+    SearchOptions search = new SearchOptions();
 
     @CommandLine.Mixin
-    AuditOptions audit;
+    AuditOptions audit = new AuditOptions();
 
-    @Option(names = {"-o", "--options"}, paramLabel = "OPTS", description = "Extra FUSE options, comma separated.")
-    String fuseOptions;
+    @Option(names = {"-o", "--options"}, paramLabel = "OPTS",
+        description = "Mount options, comma separated, as in fstab: passphrase_file=F, ro, allow_other, uid=N, gid=N, noatime,"
+            + " max_readahead=N, ... (see the README).")
+    String options;
 
     @Option(names = "--commit-interval-ms", paramLabel = "MS", description = "Longest time metadata waits in memory before it is committed (default ${DEFAULT-VALUE}).")
     long commitIntervalMs = 1000;
+
+    /** Set by the mount(8) helper: -s ignores unknown options, -f checks everything but mounts nothing. */
+    boolean sloppy;
+    boolean fake;
 
     @Override
     public Integer call() throws Exception {
       Path v = vault.toAbsolutePath().normalize();
       Path m = mountpoint.toAbsolutePath().normalize();
+      MountOptions opts = MountOptions.parse(options, sloppy);
+      opts.warnings().forEach(w -> System.err.println("clawfs: " + w));
+      opts.applyTo(pass, search, audit);
+      long commitMs = opts.commitIntervalMs(commitIntervalMs);
       Mounts.checkVault(v);
-      Mounts.prepareMountpoint(m);
-      char[] p = pass.read(false);
-      if (foreground) {
-        return Server.serve(v, m, p, fuseOptions, commitIntervalMs, search, audit, null);
+      if (fake) {
+        Mounts.checkMountpoint(m);
+        if (pass.file != null && !Files.isReadable(pass.file)) {
+          throw new CliException(ERROR, "cannot read passphrase file " + pass.file);
+        }
+        System.err.println("clawfs: would mount " + v + " at " + m + " (fake: nothing mounted)");
+        return OK;
       }
-      return spawn(v, m, p);
+      Mounts.prepareMountpoint(m);
+      Mounts.forgetUmountHelper(m);
+      Mounts.checkVaultNotMounted(v);
+      char[] p = pass.read(false);
+      List<String> serverArgs = new ArrayList<>();
+      serverArgs.addAll(List.of("--commit-interval-ms", Long.toString(commitMs)));
+      if (opts.fuseOptions() != null) {
+        serverArgs.addAll(List.of("-o", opts.fuseOptions()));
+      }
+      if (opts.noAtime()) {
+        serverArgs.add("--no-atime");
+      }
+      serverArgs.addAll(search.asArguments());
+      serverArgs.addAll(audit.asArguments());
+      if (foreground) {
+        return Server.serve(v, m, p, opts.fuseOptions(), commitMs, opts.noAtime(), search, audit, null);
+      }
+      return spawn(v, m, p, serverArgs);
     }
 
-    private int spawn(Path v, Path m, char[] p) throws Exception {
+    private int spawn(Path v, Path m, char[] p, List<String> serverArgs) throws Exception {
       Path log = Mounts.logFile(m);
       List<String> cmd = new ArrayList<>();
       cmd.add("setsid");
@@ -303,8 +343,7 @@ public final class ClawfsCli implements Callable<Integer> {
       cmd.add("-Dsun.jnu.encoding=" + System.getProperty("sun.jnu.encoding"));
       // give memory back when idle: G1 otherwise keeps the heap it grew to during a burst of
       // metadata work (seen: 4.5 GB resident after extracting a kernel tree)
-      cmd.addAll(List.of("-XX:+UseG1GC", "-XX:G1PeriodicGCInterval=10000", "-XX:MinHeapFreeRatio=5",
-          "-XX:MaxHeapFreeRatio=20", "-XX:MaxGCPauseMillis=50"));
+      cmd.addAll(SERVER_JVM_OPTIONS);
       String extra = System.getenv("CLAWFS_SERVER_JAVA_OPTS");
       if (extra != null && !extra.isBlank()) {
         cmd.addAll(Arrays.asList(extra.trim().split("\\s+")));
@@ -316,15 +355,10 @@ public final class ClawfsCli implements Callable<Integer> {
       cmd.add(v.toString());
       cmd.add(m.toString());
       cmd.add("--passphrase-stdin");
-      cmd.add("--commit-interval-ms");
-      cmd.add(Long.toString(commitIntervalMs));
-      if (fuseOptions != null) {
-        cmd.add("-o");
-        cmd.add(fuseOptions);
-      }
-      cmd.addAll(search.asArguments());
-      cmd.addAll(audit.asArguments());
+      cmd.addAll(serverArgs);
       ProcessBuilder pb = new ProcessBuilder(cmd);
+      // a systemd unit's notification socket is for its main process, never for a server it forks
+      pb.environment().remove("NOTIFY_SOCKET");
       pb.redirectError(ProcessBuilder.Redirect.appendTo(log.toFile()));
       Process proc = pb.start();
       try (OutputStream os = proc.getOutputStream()) {
@@ -358,6 +392,10 @@ public final class ClawfsCli implements Callable<Integer> {
       throw new CliException(ERROR, "the server exited before the mount was ready; see " + log);
     }
   }
+
+  /** JVM settings for a server: give memory back when idle (the systemd unit sets the same). */
+  static final List<String> SERVER_JVM_OPTIONS = List.of("-XX:+UseG1GC", "-XX:G1PeriodicGCInterval=10000",
+      "-XX:MinHeapFreeRatio=5", "-XX:MaxHeapFreeRatio=20", "-XX:MaxGCPauseMillis=50");
 
   @Command(name = "umount", aliases = "unmount", description = "Flush everything, unmount MOUNTPOINT and end its server.")
   static final class Umount implements Callable<Integer> {

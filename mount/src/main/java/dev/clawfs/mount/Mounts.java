@@ -29,17 +29,48 @@ final class Mounts {
     if (entry != null) {
       if (isDead(m)) {
         run(List.of("fusermount", "-u", "-z", m.toString()));
+        forgetUmountHelper(m);
         System.err.println("clawfs: " + m + " held a stale mount (its server had died: \"Transport endpoint is not connected\"); cleaned it up");
       } else {
         throw new CliException(ClawfsCli.BAD_MOUNTPOINT, m + " is already a mount point (" + entry + ")");
       }
     }
+    checkMountpoint(m);
+  }
+
+  /** An existing directory, checked without touching what may be mounted there. */
+  static void checkMountpoint(Path m) {
     if (!Files.exists(m)) {
       throw new CliException(ClawfsCli.BAD_MOUNTPOINT, "mount point " + m + " does not exist");
     }
     if (!Files.isDirectory(m)) {
       throw new CliException(ClawfsCli.BAD_MOUNTPOINT, "mount point " + m + " is not a directory");
     }
+  }
+
+  /**
+   * Refuses a vault that a live server already serves at another mount point (two servers over
+   * one vault would overwrite each other's metadata; the server's {@link VaultLock} is the
+   * guarantee, this is the early, clear message).
+   */
+  static void checkVaultNotMounted(Path vault) throws IOException {
+    String source = sourceOf(vault);
+    for (String line : Files.readAllLines(Path.of("/proc/self/mountinfo"), StandardCharsets.ISO_8859_1)) {
+      int dash = line.indexOf(" - ");
+      String[] f = line.split(" ");
+      String[] tail = dash < 0 ? new String[0] : line.substring(dash + 3).split(" ");
+      if (tail.length > 1 && tail[0].equals("fuse.clawfs") && unescape(tail[1]).equals(source)) {
+        Path at = Path.of(unescape(f[4]));
+        if (!isDead(at)) {
+          throw new CliException(ClawfsCli.BAD_MOUNTPOINT, "the vault " + vault + " is already mounted at " + at);
+        }
+      }
+    }
+  }
+
+  /** The source field a mount of {@code vault} shows in the mount table (libfuse's fsname). */
+  static String sourceOf(Path vault) {
+    return "clawfs:" + vault.toString().replace(",", "_");
   }
 
   private static boolean isDead(Path m) {
@@ -105,9 +136,38 @@ final class Mounts {
     return b.toString();
   }
 
+  /** How to unmount: as {@code clawfs umount} does, detached ({@code umount -l}) or aborted ({@code umount -f}). */
+  enum Way { NORMAL, LAZY, FORCE }
+
   static void unmount(Path m) throws IOException, InterruptedException {
+    unmount(m, Way.NORMAL);
+  }
+
+  /**
+   * Unmounts and, unless lazily, waits for the server to commit and exit. A lazy unmount only
+   * detaches the mount: the server ends when the last open file closes. A forced one aborts the
+   * FUSE connection (requests in flight fail with ENOTCONN); the server still commits what it
+   * holds before it exits, and this waits for that.
+   */
+  static void unmount(Path m, Way way) throws IOException, InterruptedException {
     if (!isClawfsMount(m)) {
       throw new CliException(ClawfsCli.BAD_MOUNTPOINT, m + " is not a ClawFS mount");
+    }
+    if (way == Way.LAZY) {
+      Result r = run(List.of("fusermount", "-u", "-z", m.toString()));
+      if (r.code != 0) {
+        throw new CliException(ClawfsCli.ERROR, "fusermount -u -z " + m + " failed: " + r.output.strip());
+      }
+      return;
+    }
+    if (way == Way.FORCE) {
+      long pid = serverPid(m);
+      Result r = run(List.of("umount", "--internal-only", "--force", m.toString()));
+      if (r.code != 0 && isClawfsMount(m)) {
+        throw new CliException(ClawfsCli.ERROR, "umount -f " + m + " failed: " + r.output.strip());
+      }
+      awaitExit(pid);
+      return;
     }
     long pid = -1;
     try {
@@ -130,6 +190,10 @@ final class Mounts {
         throw new CliException(ClawfsCli.ERROR, "fusermount -u " + m + " failed: " + r.output.strip());
       }
     }
+    awaitExit(pid);
+  }
+
+  private static void awaitExit(long pid) {
     if (pid > 0) {
       var ph = ProcessHandle.of(pid);
       if (ph.isPresent()) {
@@ -140,6 +204,122 @@ final class Mounts {
         }
       }
     }
+  }
+
+  /**
+   * The pid of the server of the mount at {@code m}, from the vault lock it holds (in
+   * /proc/locks), so that a server which no longer answers is found too; -1 when unknown.
+   */
+  static long serverPid(Path m) throws IOException {
+    String entry = mountEntry(m);
+    if (entry == null) {
+      return -1;
+    }
+    String[] f = entry.split(" ");
+    if (f.length < 2 || !f[1].startsWith("clawfs:")) {
+      return -1;
+    }
+    Path vault = Path.of(unescape(f[1]).substring("clawfs:".length()));
+    long ino;
+    long dev;
+    try {
+      ino = ((Number) Files.getAttribute(vault, "unix:ino")).longValue();
+      dev = ((Number) Files.getAttribute(vault, "unix:dev")).longValue();
+    } catch (IOException | UnsupportedOperationException e) {
+      return -1;
+    }
+    // glibc's dev_t encoding; /proc/locks prints MAJOR:MINOR in hex and the inode in decimal
+    long major = ((dev >>> 8) & 0xfff) | ((dev >>> 32) & ~0xfffL);
+    long minor = (dev & 0xff) | ((dev >>> 12) & ~0xffL);
+    String id = String.format("%02x:%02x:%d", major, minor, ino);
+    for (String line : Files.readAllLines(Path.of("/proc/locks"), StandardCharsets.ISO_8859_1)) {
+      String[] l = line.trim().split("\\s+");
+      // 1: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF
+      if (l.length >= 6 && l[1].equals("FLOCK") && l[3].equals("WRITE") && l[5].equals(id)) {
+        return Long.parseLong(l[4]);
+      }
+    }
+    return -1;
+  }
+
+  /** The umount helper every plain {@code umount} of a marked mount goes through. */
+  private static final Path UMOUNT_HELPER = Path.of("/sbin/umount.fuse.clawfs");
+
+  /**
+   * Adds the libmount marker {@code helper=fuse.clawfs} for the mount at {@code m} to
+   * /run/mount/utab (through {@code mount --fake}), so that a plain {@code umount m} runs
+   * /sbin/umount.fuse.clawfs, which waits until the server has committed and exited. Without it
+   * umount(8) finds the type through statfs(2), sees only "fuse", and unmounts directly: the
+   * server still commits, but after umount has returned. Root only (utab is root's); false
+   * when not done.
+   */
+  static boolean markForUmountHelper(Path m) {
+    if (Identity.uid() != 0 || !Files.isExecutable(UMOUNT_HELPER)) {
+      return false;
+    }
+    try {
+      String entry = mountEntry(m);
+      if (entry == null) {
+        return false;
+      }
+      String source = unescape(entry.split(" ")[1]);
+      Result r = run(List.of("mount", "--fake", "--internal-only", "--no-canonicalize", "-t", "fuse.clawfs",
+          "-o", "helper=fuse.clawfs", source, m.toString()));
+      return r.code == 0;
+    } catch (IOException e) {
+      return false;
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      return false;
+    }
+  }
+
+  /**
+   * Drops the utab markers left for a mount point where nothing is mounted (a server that was
+   * killed cannot drop its own; each further mount would add one more).
+   */
+  static void forgetUmountHelper(Path m) {
+    if (Identity.uid() != 0) {
+      return;
+    }
+    try {
+      Path utab = Path.of("/run/mount/utab");
+      String entry = "TARGET=" + escape(m.toString()) + " ";
+      int before = Integer.MAX_VALUE;
+      for (int i = 0; i < 64 && mountEntry(m) == null && Files.isReadable(utab); i++) {
+        int now = count(Files.readString(utab, StandardCharsets.ISO_8859_1), entry);
+        if (now == 0 || now >= before) {
+          return; // gone, or umount --fake no longer removes any
+        }
+        before = now;
+        run(List.of("umount", "--fake", "--internal-only", "--no-canonicalize", m.toString()));
+      }
+    } catch (IOException e) {
+      // only bookkeeping: a leftover marker is harmless
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+  }
+
+  private static int count(String text, String part) {
+    int n = 0;
+    for (int i = text.indexOf(part); i >= 0; i = text.indexOf(part, i + 1)) {
+      n++;
+    }
+    return n;
+  }
+
+  /** libmount's escaping of a path in a table (space, tab, newline and backslash as octal). */
+  private static String escape(String s) {
+    StringBuilder b = new StringBuilder();
+    for (char c : s.toCharArray()) {
+      if (c == ' ' || c == '\t' || c == '\n' || c == '\\') {
+        b.append(String.format("\\%03o", (int) c));
+      } else {
+        b.append(c);
+      }
+    }
+    return b.toString();
   }
 
   /** The server's log: never inside the vault (logs are plaintext) nor the mount. */

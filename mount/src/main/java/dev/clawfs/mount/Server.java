@@ -29,9 +29,6 @@ import picocli.CommandLine.Parameters;
 @Command(name = "serve", hidden = true, description = "Serve a vault in the foreground (used by mount).")
 final class Server implements Callable<Integer> {
   private static final System.Logger LOG = System.getLogger("clawfs.server");
-  /** Held while this process serves the vault (released by the kernel when it ends). */
-  private static VaultLock lock;
-
   @Parameters(index = "0", paramLabel = "VAULT")
   Path vault;
 
@@ -46,6 +43,9 @@ final class Server implements Callable<Integer> {
 
   @Option(names = "--commit-interval-ms")
   long commitIntervalMs = 1000;
+
+  @Option(names = "--no-atime")
+  boolean noAtime;
 
   @CommandLine.Mixin
   ClawfsCli.SearchOptions search;
@@ -64,7 +64,8 @@ final class Server implements Callable<Integer> {
     } catch (RuntimeException e) {
       return report(ready, e);
     }
-    return serve(vault.toAbsolutePath().normalize(), mountpoint.toAbsolutePath().normalize(), p, fuseOptions, commitIntervalMs, search, audit, ready);
+    return serve(vault.toAbsolutePath().normalize(), mountpoint.toAbsolutePath().normalize(), p, fuseOptions, commitIntervalMs,
+        noAtime, search, audit, ready);
   }
 
   private static int report(PrintStream ready, Throwable e) {
@@ -82,18 +83,24 @@ final class Server implements Callable<Integer> {
     throw e instanceof RuntimeException r ? r : new ClawfsCli.CliException(code, msg);
   }
 
-  /** Serves until unmounted. {@code ready} gets the readiness line; null when run in the foreground. */
+  /**
+   * Serves until unmounted. {@code ready} gets the readiness line; null when run in the
+   * foreground, where a systemd unit ({@code Type=notify}) hears of readiness through
+   * {@code $NOTIFY_SOCKET} instead.
+   */
   static int serve(Path vault, Path mountpoint, char[] passphrase, String extraOptions, long commitIntervalMs,
-      ClawfsCli.SearchOptions searchOptions, ClawfsCli.AuditOptions auditOptions, PrintStream ready) throws Exception {
+      boolean noAtime, ClawfsCli.SearchOptions searchOptions, ClawfsCli.AuditOptions auditOptions, PrintStream ready)
+      throws Exception {
     MasterKeys keys;
     ClawFileSystem fs;
+    VaultLock lock;
     try {
       Mounts.checkVault(vault);
-      lock = VaultLock.tryAcquire(vault);
-      if (lock == null) {
+      try {
+        lock = VaultLock.acquire(vault, Duration.ofSeconds(60));
+      } catch (ClawfsCli.CliException e) {
         Arrays.fill(passphrase, '\0');
-        throw new ClawfsCli.CliException(ClawfsCli.BAD_MOUNTPOINT, "the vault " + vault
-            + " is in use by another clawfs process (mounted elsewhere, or being checked or repaired)");
+        throw e;
       }
       try {
         keys = VaultHeader.unlock(vault, passphrase);
@@ -108,6 +115,8 @@ final class Server implements Callable<Integer> {
     } catch (WrongPassphraseException | VaultFormatException | FsException | IOException | ClawfsCli.CliException e) {
       return report(ready, e);
     }
+    // noatime and ro: reading never writes metadata (ro refuses everything else in the kernel)
+    fs.setAtimeUpdates(!noAtime);
     long started = System.currentTimeMillis();
     dev.clawfs.fuse.VirtualDir system = new dev.clawfs.fuse.VirtualDir();
     system.file("status", () -> status(fs, vault, mountpoint, started).getBytes(StandardCharsets.UTF_8));
@@ -127,6 +136,10 @@ final class Server implements Callable<Integer> {
       keys.destroy();
       return report(ready, new ClawfsCli.CliException(ClawfsCli.BAD_VAULT, "cannot open the agents, policies or audit history: "
           + ClawfsCli.messageOf(e)));
+    }
+    if (extraOptions != null && extraOptions.matches("(^|.*,)[ug]id=.*") && !agents.list().isEmpty()) {
+      LOG.log(Level.WARNING, "uid=/gid= show every file as one owner's, agents' homes too: their own processes lose"
+          + " access to them (agents: {0})", agents.list().size());
     }
     PolicyGate gate = new PolicyGate(policyFiles.current(), agents);
     AuditService auditService = AuditService.start(history, agents, policyFiles.current(), system);
@@ -298,14 +311,20 @@ final class Server implements Callable<Integer> {
       }
     }, "clawfs-shutdown"));
     ClawFileSystem.warmUpCryptoInBackground();
+    // plain `umount MOUNTPOINT` then goes through /sbin/umount.fuse.clawfs, which waits for the commit
+    boolean marked = Mounts.markForUmountHelper(mountpoint);
     LOG.log(Level.INFO, "serving {0} at {1}", vault, mountpoint);
     if (ready != null) {
       ready.println("READY " + ProcessHandle.current().pid());
       ready.close();
     } else {
       System.out.println("mounted " + vault + " at " + mountpoint + "; serving in the foreground (pid " + ProcessHandle.current().pid() + ")");
+      SystemdNotify.send("READY=1\nSTATUS=serving " + vault + " at " + mountpoint);
     }
     adapter.awaitDestroyed();
+    if (ready == null) {
+      SystemdNotify.send("STOPPING=1\nSTATUS=unmounted; committing and closing");
+    }
     if (searchService != null) {
       searchService.close();
     }
@@ -315,6 +334,10 @@ final class Server implements Callable<Integer> {
     auditService.close();
     fs.close();
     keys.destroy();
+    if (marked) {
+      Mounts.forgetUmountHelper(mountpoint);
+    }
+    lock.close();
     LOG.log(Level.INFO, "unmounted {0}; all metadata committed", mountpoint);
     return ClawfsCli.OK;
   }
