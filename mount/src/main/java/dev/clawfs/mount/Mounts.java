@@ -195,15 +195,49 @@ final class Mounts {
 
   private static void awaitExit(long pid) {
     if (pid > 0) {
-      var ph = ProcessHandle.of(pid);
-      if (ph.isPresent()) {
-        try {
-          ph.get().onExit().get(120, TimeUnit.SECONDS);
-        } catch (Exception e) {
+      try {
+        if (!awaitEnded(pid, java.time.Duration.ofSeconds(120))) {
           throw new CliException(ClawfsCli.ERROR, "the server (pid " + pid + ") did not finish within 120 s after unmount");
         }
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        throw new CliException(ClawfsCli.ERROR, "interrupted while waiting for the server (pid " + pid + ") to finish");
       }
     }
+  }
+
+  /**
+   * Waits until process {@code pid} has ended; false when it still runs after {@code patience}.
+   * A server started by {@code clawfs mount} is not our child: once it exits it stays a zombie
+   * until its new parent (init, or a subreaper) reaps it, which some inits do only every few
+   * seconds, and ProcessHandle and kill(pid, 0) count zombies as alive. An exited process has
+   * committed everything, so a zombie counts as ended here.
+   */
+  static boolean awaitEnded(long pid, java.time.Duration patience) throws InterruptedException {
+    long deadline = System.nanoTime() + patience.toNanos();
+    while (running(pid)) {
+      if (System.nanoTime() > deadline) {
+        return false;
+      }
+      Thread.sleep(10);
+    }
+    return true;
+  }
+
+  /** True while {@code pid} exists and has not exited (state neither zombie nor dead). */
+  static boolean running(long pid) {
+    String stat;
+    try {
+      stat = Files.readString(Path.of("/proc", Long.toString(pid), "stat"), StandardCharsets.US_ASCII);
+    } catch (IOException e) {
+      return false; // gone (reaped)
+    }
+    int close = stat.lastIndexOf(')'); // the command name may hold spaces and parentheses
+    if (close < 0 || close + 2 >= stat.length()) {
+      return true;
+    }
+    char state = stat.charAt(close + 2);
+    return state != 'Z' && state != 'X';
   }
 
   /**

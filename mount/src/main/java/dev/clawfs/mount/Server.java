@@ -325,15 +325,22 @@ final class Server implements Callable<Integer> {
     if (ready == null) {
       SystemdNotify.send("STOPPING=1\nSTATUS=unmounted; committing and closing");
     }
+    long t0 = System.nanoTime();
     if (searchService != null) {
       searchService.close();
     }
+    long t1 = System.nanoTime();
     if (toolService != null) {
       toolService.close();
     }
+    long t2 = System.nanoTime();
     auditService.close();
+    long t3 = System.nanoTime();
     fs.close();
+    long t4 = System.nanoTime();
     keys.destroy();
+    LOG.log(Level.INFO, "closed: search {0} ms, tools {1} ms, audit {2} ms, file system {3} ms",
+        (t1 - t0) / 1_000_000, (t2 - t1) / 1_000_000, (t3 - t2) / 1_000_000, (t4 - t3) / 1_000_000);
     if (marked) {
       Mounts.forgetUmountHelper(mountpoint);
     }

@@ -159,7 +159,7 @@ class MountHelperIT {
       cmd.add(mnt.toString());
       MountedVault.Result r = MountedVault.run(cmd, null, 60, env(), null);
       assertEquals(0, r.exitCode(), String.join(" ", cmd) + ": " + r);
-      ProcessHandle.of(pid).ifPresent(p -> p.onExit().orTimeout(60, TimeUnit.SECONDS).join());
+      assertTrue(Mounts.awaitEnded(pid, java.time.Duration.ofSeconds(60)), "server " + pid + " still runs");
       MountedVault.Result again = mount("-t", "fuse.clawfs", vault.toString(), mnt.toString(), "-o", "passphrase_file=" + pass + ",nosearch");
       assertEquals(0, again.exitCode(), "mount after " + cmd + ": " + again);
       assertEquals("kept by " + unmount, Files.readString(mnt.resolve("workspaces/" + name)), "committed after " + cmd);
@@ -291,7 +291,7 @@ class MountHelperIT {
     }
     long pid = serverPid(mnt);
     ProcessHandle.of(pid).ifPresent(ProcessHandle::destroyForcibly);
-    ProcessHandle.of(pid).ifPresent(p -> p.onExit().orTimeout(30, TimeUnit.SECONDS).join());
+    assertTrue(Mounts.awaitEnded(pid, java.time.Duration.ofSeconds(30)), "server " + pid + " still runs");
     FileSystemException dead = assertThrows(FileSystemException.class, () -> Files.readAttributes(mnt, "unix:ino"));
     assertTrue(String.valueOf(dead.getReason()).contains("not connected"), "a stale mount: " + dead);
 
@@ -306,7 +306,7 @@ class MountHelperIT {
     assertEquals(0, mount("-t", "fuse.clawfs", vault.toString(), mnt.toString(), "-o", "passphrase_file=" + pass + ",nosearch").exitCode());
     pid = serverPid(mnt);
     ProcessHandle.of(pid).ifPresent(ProcessHandle::destroyForcibly);
-    ProcessHandle.of(pid).ifPresent(p -> p.onExit().orTimeout(30, TimeUnit.SECONDS).join());
+    assertTrue(Mounts.awaitEnded(pid, java.time.Duration.ofSeconds(30)), "server " + pid + " still runs");
     MountedVault.Result u = umount(mnt.toString());
     assertEquals(0, u.exitCode(), "umount of a stale mount: " + u);
     assertFalse(BadInputIT.isMounted(mnt));
