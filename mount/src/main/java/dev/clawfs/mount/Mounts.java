@@ -224,7 +224,7 @@ final class Mounts {
     return true;
   }
 
-  /** True while {@code pid} exists and has not exited (state neither zombie nor dead). */
+  /** True while {@code pid} exists and any of its threads has not exited. */
   static boolean running(long pid) {
     String stat;
     try {
@@ -237,7 +237,16 @@ final class Mounts {
       return true;
     }
     char state = stat.charAt(close + 2);
-    return state != 'Z' && state != 'X';
+    if (state != 'Z' && state != 'X') {
+      return true;
+    }
+    // the leader of a thread group shows Z as soon as its own thread has exited, while the other
+    // threads may still be exiting (and hold the FUSE device open): ended once it is alone
+    try (var tasks = Files.list(Path.of("/proc", Long.toString(pid), "task"))) {
+      return tasks.count() > 1;
+    } catch (IOException e) {
+      return false;
+    }
   }
 
   /**

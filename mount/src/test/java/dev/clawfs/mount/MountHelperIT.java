@@ -130,7 +130,7 @@ class MountHelperIT {
     long ms = (System.nanoTime() - t0) / 1_000_000;
     assertEquals(0, u.exitCode(), "umount: " + u);
     assertFalse(BadInputIT.isMounted(mnt), "unmounted");
-    assertFalse(ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false),
+    assertFalse(Mounts.running(pid),
         "umount returned only after the server (pid " + pid + ") had committed and exited (" + ms + " ms)");
     Path utab = Path.of("/run/mount/utab");
     assertFalse(Files.exists(utab) && Files.readString(utab).contains(mnt.toString()), "no utab entry left behind");
