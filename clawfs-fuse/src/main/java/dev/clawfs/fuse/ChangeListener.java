@@ -25,4 +25,12 @@ public interface ChangeListener {
    * directory every path below it, may have changed or be gone.
    */
   void namesChanged(long ino);
+
+  /**
+   * A name was removed: unlinked, a directory removed, replaced by a rename, or renamed to one of
+   * libfuse's hidden names (an unlink of an open file). {@code path} is the removed name's path
+   * (a copy the listener may keep); {@code dir} tells a directory from a file. The inode may live
+   * on under other names; {@link #namesChanged} is reported too where it applies.
+   */
+  default void removed(long ino, byte[] path, boolean dir) {}
 }

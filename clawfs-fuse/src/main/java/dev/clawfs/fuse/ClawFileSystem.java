@@ -403,6 +403,12 @@ public final class ClawFileSystem implements AutoCloseable {
         before.namesChanged(ino);
         listener.namesChanged(ino);
       }
+
+      @Override
+      public void removed(long ino, byte[] path, boolean dir) {
+        before.removed(ino, path, dir);
+        listener.removed(ino, path, dir);
+      }
     };
   }
 
@@ -467,6 +473,16 @@ public final class ClawFileSystem implements AutoCloseable {
   }
 
   // ================================================================== path resolution
+
+  /** "/a/b" of the first {@code count} names. */
+  private static byte[] joined(List<Name> parts, int count) {
+    java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
+    for (int i = 0; i < count; i++) {
+      out.write('/');
+      out.writeBytes(parts.get(i).bytes());
+    }
+    return count == 0 ? new byte[] {'/'} : out.toByteArray();
+  }
 
   private static List<Name> split(byte[] path) {
     List<Name> out = new ArrayList<>();
@@ -953,6 +969,7 @@ public final class ClawFileSystem implements AutoCloseable {
       } finally {
         p.lock.writeLock().unlock();
       }
+      changes.removed(d.id, joined(parts, parts.size()), true);
     } finally {
       tree.writeLock().unlock();
     }
@@ -1137,6 +1154,9 @@ public final class ClawFileSystem implements AutoCloseable {
       dropLink(n, ops, t.name().isFuseHidden());
       meta.enqueue(ops);
       changes.namesChanged(n.id);
+      if (!t.name().isFuseHidden()) {
+        changes.removed(n.id, joined(parts, parts.size()), false);
+      }
     } finally {
       tree.writeLock().unlock();
     }
@@ -1257,9 +1277,7 @@ public final class ClawFileSystem implements AutoCloseable {
         if (existing.isDir() && !existing.children.isEmpty()) {
           throw new FsException(Errno.ENOTEMPTY, "target directory not empty");
         }
-        if ((d.dir().mode & S_ISVTX) != 0 && false) {
-          // sticky-bit checks are done by the kernel (default_permissions)
-        }
+        // sticky-bit checks are done by the kernel (default_permissions)
       }
       long now = now();
       List<MetadataStore.Op> ops = new ArrayList<>();
@@ -1321,9 +1339,15 @@ public final class ClawFileSystem implements AutoCloseable {
           dropLink(existing, ops, d.name().isFuseHidden());
         }
         changes.namesChanged(existing.id);
+        if (!d.name().isFuseHidden()) {
+          changes.removed(existing.id, joined(dst, dst.size()), existing.isDir());
+        }
       }
       meta.enqueue(ops);
       changes.namesChanged(n.id);
+      if (d.name().isFuseHidden() && !s.name().isFuseHidden()) {
+        changes.removed(n.id, joined(src, src.size()), n.isDir()); // libfuse2's unlink of an open file
+      }
     } finally {
       tree.writeLock().unlock();
     }

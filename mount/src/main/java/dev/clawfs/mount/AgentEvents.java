@@ -21,7 +21,8 @@ final class AgentEvents implements ChangeListener, AutoCloseable {
   private static final System.Logger LOG = System.getLogger("clawfs.agents");
   private static final int QUEUE = 16384;
 
-  private record Change(long ino, boolean content, long timeMillis) {}
+  /** {@code removedPath} is set for a removal (the name is gone, so it cannot be looked up later). */
+  private record Change(long ino, boolean content, long timeMillis, byte[] removedPath, boolean dir) {}
 
   private final ClawFileSystem fs;
   private final PolicyGate gate;
@@ -43,12 +44,17 @@ final class AgentEvents implements ChangeListener, AutoCloseable {
 
   @Override
   public void contentChanged(long ino) {
-    offer(new Change(ino, true, System.currentTimeMillis()));
+    offer(new Change(ino, true, System.currentTimeMillis(), null, false));
   }
 
   @Override
   public void namesChanged(long ino) {
-    offer(new Change(ino, false, System.currentTimeMillis()));
+    offer(new Change(ino, false, System.currentTimeMillis(), null, false));
+  }
+
+  @Override
+  public void removed(long ino, byte[] path, boolean dir) {
+    offer(new Change(ino, false, System.currentTimeMillis(), path, dir));
   }
 
   private void offer(Change c) {
@@ -73,6 +79,10 @@ final class AgentEvents implements ChangeListener, AutoCloseable {
         queue.drainTo(batch, 1023);
         long d = dropped.get();
         for (Change c : batch) {
+          if (c.removedPath() != null) {
+            deliverRemoval(c);
+            continue;
+          }
           ClawFileSystem.FileInfo f = fs.fileInfo(c.ino());
           String path = f == null ? null : new String(f.path(), StandardCharsets.UTF_8);
           for (AgentRunner r : runners.values()) {
@@ -101,6 +111,28 @@ final class AgentEvents implements ChangeListener, AutoCloseable {
       } catch (RuntimeException e) {
         LOG.log(Level.WARNING, "agent events: {0}", e.toString());
         batch.clear();
+      }
+    }
+  }
+
+  /**
+   * A removed name goes to the agents that could see it: the policy lets them read the path and
+   * the Unix modes let them list the directory it was in (the file itself is gone, and with it
+   * its modes; knowing a name was in a directory is what listing it gives).
+   */
+  private void deliverRemoval(Change c) {
+    String path = new String(c.removedPath(), StandardCharsets.UTF_8);
+    int slash = path.lastIndexOf('/');
+    String parent = slash <= 0 ? "/" : path.substring(0, slash);
+    for (AgentRunner r : runners.values()) {
+      if (path.startsWith("/agents/" + r.name() + "/")) {
+        continue;
+      }
+      dev.clawfs.fuse.Caller caller = r.caller();
+      if (gate.denial(caller, dev.clawfs.fuse.Access.READ, path) == null && SearchService.unixMayRead(fs, caller, parent)) {
+        r.eventLog().append(json.start().str("time", Json.isoTime(c.timeMillis())).str("op", "removed")
+            .str("path", path).str("type", c.dir() ? "directory" : "file").line().getBytes(StandardCharsets.UTF_8));
+        r.onChange(path, "removed");
       }
     }
   }

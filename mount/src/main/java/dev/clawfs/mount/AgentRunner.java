@@ -47,6 +47,12 @@ final class AgentRunner implements AutoCloseable {
     AuditService audit();
 
     AgentSettingsStore settings();
+
+    /** Where transcripts are kept across mounts; null when they cannot be (said in the log). */
+    TranscriptHistory transcripts();
+
+    /** This agent's stored transcript lines, oldest first (each ending in '\n'). */
+    java.util.List<byte[]> storedTranscript(String agent);
   }
 
   private final AgentRegistry.Agent agent;
@@ -83,6 +89,9 @@ final class AgentRunner implements AutoCloseable {
       t.setDaemon(true);
       return t;
     });
+    for (byte[] line : ctx.storedTranscript(agent.name())) {
+      transcript.append(line);
+    }
   }
 
   String name() {
@@ -340,8 +349,13 @@ final class AgentRunner implements AutoCloseable {
     } else if (e instanceof TranscriptEvent.ToolResult r && r.outcome() == TranscriptEvent.Outcome.REFUSED) {
       auditRefusal(r);
     }
-    transcript.append((e.toJsonLine() + "\n").getBytes(StandardCharsets.UTF_8));
+    byte[] line = (e.toJsonLine() + "\n").getBytes(StandardCharsets.UTF_8);
+    transcript.append(line);
     transcript.publish();
+    TranscriptHistory kept = ctx.transcripts();
+    if (kept != null) {
+      kept.append(agent.name(), line, e instanceof TranscriptEvent.Final || e instanceof TranscriptEvent.Failure);
+    }
     if (e instanceof TranscriptEvent.Flagged f) {
       ctx.audit().agentCall(agent.name(), self(), null, f.write() ? "flag-write" : "flag", f.source(),
           f.blocked() ? "blocked" : "flagged", f.finding().pattern());

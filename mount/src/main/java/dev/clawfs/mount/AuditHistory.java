@@ -35,7 +35,7 @@ import java.util.stream.Stream;
 final class AuditHistory implements AutoCloseable {
   private static final System.Logger LOG = System.getLogger("clawfs.audit");
   private static final byte[] MAGIC = "CLAWAUD1".getBytes(US_ASCII);
-  private static final byte[] AAD_TAG = "clawfs/v1/audit".getBytes(US_ASCII);
+  static final String AUDIT_TAG = "clawfs/v1/audit";
   private static final int HEADER = MAGIC.length + 4 + 16;
   /** Largest segment; a small budget gets smaller ones, so that several fit. */
   static final long SEGMENT_BYTES = 4L << 20;
@@ -47,6 +47,9 @@ final class AuditHistory implements AutoCloseable {
 
   private final Path dir;
   private final MasterKeys keys;
+  /** Bound into every record's AAD: segments of one history cannot pass as another's. */
+  private final byte[] aadTag;
+  private final String what;
   private final long maxBytes;
   private final long segmentBytes;
   private final ByteArrayOutputStream pending = new ByteArrayOutputStream(FLUSH_BYTES + 4096);
@@ -60,9 +63,11 @@ final class AuditHistory implements AutoCloseable {
   private Sealer sealer;
   private long failures;
 
-  private AuditHistory(Path dir, MasterKeys keys, long maxBytes, long nextSeq) {
+  private AuditHistory(Path dir, MasterKeys keys, long maxBytes, long nextSeq, String aadTag, String what) {
     this.dir = dir;
     this.keys = keys;
+    this.aadTag = aadTag.getBytes(US_ASCII);
+    this.what = what;
     this.maxBytes = maxBytes;
     this.segmentBytes = Math.max(64 << 10, Math.min(SEGMENT_BYTES, maxBytes / 4));
     this.nextSeq = nextSeq;
@@ -70,13 +75,21 @@ final class AuditHistory implements AutoCloseable {
 
   /** The history in {@code dir}, kept within {@code maxBytes} (at least one segment). */
   static AuditHistory open(Path dir, MasterKeys keys, long maxBytes) throws IOException {
+    return open(dir, keys, maxBytes, AUDIT_TAG, "audit");
+  }
+
+  /**
+   * A sealed history of another kind of lines in {@code dir} (the agents' transcripts), with its
+   * own AAD tag; {@code what} names it in log messages.
+   */
+  static AuditHistory open(Path dir, MasterKeys keys, long maxBytes, String aadTag, String what) throws IOException {
     long next = 0;
     if (Files.isDirectory(dir)) {
       for (Path p : segments(dir)) {
         next = Math.max(next, seqOf(p) + 1);
       }
     }
-    return new AuditHistory(dir, keys, maxBytes, next);
+    return new AuditHistory(dir, keys, maxBytes, next, aadTag, what);
   }
 
   private static long seqOf(Path p) {
@@ -130,7 +143,7 @@ final class AuditHistory implements AutoCloseable {
     } catch (IOException | RuntimeException e) {
       failures++;
       if (failures == 1 || failures % 100 == 0) {
-        LOG.log(Level.ERROR, "audit history write failed ({0} times): {1}", failures, e.getMessage());
+        LOG.log(Level.ERROR, "{0} history write failed ({1} times): {2}", what, failures, e.getMessage());
       }
       closeCurrent();
     } finally {
@@ -182,14 +195,14 @@ final class AuditHistory implements AutoCloseable {
       try {
         current.close();
       } catch (IOException e) {
-        LOG.log(Level.WARNING, "closing an audit segment: {0}", e.getMessage());
+        LOG.log(Level.WARNING, "closing a {0} segment: {1}", what, e.getMessage());
       }
       current = null;
     }
   }
 
-  private static byte[] aad(byte[] header, long seq, long index) {
-    return ByteBuffer.allocate(AAD_TAG.length + header.length + 16).put(AAD_TAG).put(header).putLong(seq)
+  private byte[] aad(byte[] header, long seq, long index) {
+    return ByteBuffer.allocate(aadTag.length + header.length + 16).put(aadTag).put(header).putLong(seq)
         .putLong(index).array();
   }
 
@@ -222,7 +235,7 @@ final class AuditHistory implements AutoCloseable {
 
   private void readSegment(Path p, long seq, byte[] all, int limit, Consumer<byte[]> sink) {
     if (limit < HEADER || !java.util.Arrays.equals(all, 0, MAGIC.length, MAGIC, 0, MAGIC.length)) {
-      LOG.log(Level.WARNING, "audit segment {0}: not a segment; skipped", p.getFileName());
+      LOG.log(Level.WARNING, "{0} segment {1}: not a segment; skipped", what, p.getFileName());
       return;
     }
     byte[] header = java.util.Arrays.copyOf(all, HEADER);
@@ -231,29 +244,29 @@ final class AuditHistory implements AutoCloseable {
     try {
       s = Sealer.of(keys.subkey(keyId, KeyPurpose.AUDIT));
     } catch (IllegalArgumentException e) {
-      LOG.log(Level.WARNING, "audit segment {0}: {1}; skipped", p.getFileName(), e.getMessage());
+      LOG.log(Level.WARNING, "{0} segment {1}: {2}; skipped", what, p.getFileName(), e.getMessage());
       return;
     }
     int pos = HEADER;
     long index = 0;
     while (pos < limit) {
       if (pos + 4 > limit) {
-        LOG.log(Level.WARNING, "audit segment {0}: torn record at its end; skipped", p.getFileName());
+        LOG.log(Level.WARNING, "{0} segment {1}: torn record at its end; skipped", what, p.getFileName());
         return;
       }
       int len = ByteBuffer.wrap(all, pos, 4).getInt();
       if (len < Sealer.OVERHEAD || len > MAX_RECORD || pos + 4 + len > limit) {
-        LOG.log(Level.WARNING, "audit segment {0}: record {1} is torn or damaged; the rest of the segment is skipped",
-            p.getFileName(), index);
+        LOG.log(Level.WARNING, "{0} segment {1}: record {2} is torn or damaged; the rest of the segment is skipped",
+            what, p.getFileName(), index);
         return;
       }
       byte[] plain;
       try {
         plain = s.open(java.util.Arrays.copyOfRange(all, pos + 4, pos + 4 + len), aad(header, seq, index),
-            "audit record " + index + " of segment " + seq);
+            what + " record " + index + " of segment " + seq);
       } catch (AuthenticationFailedException e) {
-        LOG.log(Level.WARNING, "audit segment {0}: record {1} failed authentication; the rest of the segment is skipped",
-            p.getFileName(), index);
+        LOG.log(Level.WARNING, "{0} segment {1}: record {2} failed authentication; the rest of the segment is skipped",
+            what, p.getFileName(), index);
         return;
       }
       int start = 0;

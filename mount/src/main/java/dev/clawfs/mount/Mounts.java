@@ -182,7 +182,8 @@ final class Mounts {
     Result r = run(List.of("fusermount", "-u", m.toString()));
     if (r.code != 0) {
       if (r.output.contains("busy")) {
-        throw new CliException(ClawfsCli.BAD_MOUNTPOINT, m + " is busy: a process has a file open or its working directory inside; nothing was unmounted");
+        throw new CliException(ClawfsCli.BAD_MOUNTPOINT, m + " is busy: a process has a file open or its working directory inside"
+            + holders(m) + "; nothing was unmounted");
       }
       if (isDead(m)) {
         run(List.of("fusermount", "-u", "-z", m.toString()));
@@ -191,6 +192,52 @@ final class Mounts {
       }
     }
     awaitExit(pid);
+  }
+
+  /** " (pid 12 cat, pid 40 bash)": the processes with a descriptor, cwd or root inside {@code m}, as far as /proc shows. */
+  static String holders(Path m) {
+    String mp = m.toString();
+    List<String> out = new java.util.ArrayList<>();
+    try (var procs = Files.list(Path.of("/proc"))) {
+      for (Path p : procs.filter(p -> p.getFileName().toString().chars().allMatch(Character::isDigit)).toList()) {
+        if (holds(p, mp)) {
+          String comm;
+          try {
+            comm = Files.readString(p.resolve("comm"), StandardCharsets.UTF_8).strip();
+          } catch (IOException e) {
+            comm = "?";
+          }
+          out.add("pid " + p.getFileName() + " " + comm);
+          if (out.size() == 8) {
+            out.add("...");
+            break;
+          }
+        }
+      }
+    } catch (IOException | RuntimeException e) {
+      return "";
+    }
+    return out.isEmpty() ? "" : " (" + String.join(", ", out) + ")";
+  }
+
+  private static boolean holds(Path proc, String mp) {
+    List<Path> links = new java.util.ArrayList<>(List.of(proc.resolve("cwd"), proc.resolve("root")));
+    try (var fds = Files.list(proc.resolve("fd"))) {
+      fds.forEach(links::add);
+    } catch (IOException | RuntimeException e) {
+      // gone, or not ours to see
+    }
+    for (Path l : links) {
+      try {
+        String t = Files.readSymbolicLink(l).toString();
+        if (t.equals(mp) || t.startsWith(mp + "/")) {
+          return true;
+        }
+      } catch (IOException | RuntimeException e) {
+        // closed meanwhile
+      }
+    }
+    return false;
   }
 
   private static void awaitExit(long pid) {

@@ -198,6 +198,25 @@ final class Server implements Callable<Integer> {
       return report(ready, new ClawfsCli.CliException(ClawfsCli.BAD_VAULT, "cannot open the agents' settings: "
           + ClawfsCli.messageOf(e)));
     }
+    // transcripts kept across mounts, sealed in VAULT/transcripts/
+    TranscriptHistory transcripts = null;
+    java.util.Map<String, java.util.List<byte[]>> storedTranscripts = new java.util.concurrent.ConcurrentHashMap<>();
+    try {
+      transcripts = TranscriptHistory.open(vault, keys);
+      storedTranscripts.putAll(transcripts.load());
+      java.util.Set<String> registered = new java.util.HashSet<>();
+      agents.list().forEach(a -> registered.add(a.name()));
+      for (String gone : java.util.List.copyOf(storedTranscripts.keySet())) {
+        if (!registered.contains(gone)) {
+          storedTranscripts.remove(gone);
+          transcripts.removed(gone);
+        }
+      }
+    } catch (IOException | RuntimeException e) {
+      LOG.log(Level.WARNING, "the agents' transcripts are not kept this time: {0}", ClawfsCli.messageOf(e));
+    }
+    final TranscriptHistory keptTranscripts = transcripts;
+    final java.util.Map<String, java.util.List<byte[]>> stored = storedTranscripts;
     AgentRunner.Context agentContext = new AgentRunner.Context() {
       public ClawFileSystem fs() {
         return fs;
@@ -222,6 +241,14 @@ final class Server implements Callable<Integer> {
       public AgentSettingsStore settings() {
         return agentSettings;
       }
+
+      public TranscriptHistory transcripts() {
+        return keptTranscripts;
+      }
+
+      public java.util.List<byte[]> storedTranscript(String agent) {
+        return stored.getOrDefault(agent, java.util.List.of());
+      }
     };
     java.util.Map<String, AgentRunner> runners = new java.util.concurrent.ConcurrentHashMap<>();
     java.util.function.Consumer<java.util.List<AgentRegistry.Agent>> syncRunners = list -> {
@@ -235,6 +262,10 @@ final class Server implements Callable<Integer> {
           return false;
         }
         runners.get(n).close();
+        stored.remove(n);
+        if (keptTranscripts != null) {
+          keptTranscripts.removed(n);
+        }
         return true;
       });
     };
@@ -305,6 +336,9 @@ final class Server implements Callable<Integer> {
           toolService.close();
         }
         auditService.close();
+        if (keptTranscripts != null) {
+          keptTranscripts.close();
+        }
         fs.close();
       } catch (Exception e) {
         LOG.log(Level.ERROR, "flush on shutdown failed: {0}", e.getMessage());
@@ -335,6 +369,9 @@ final class Server implements Callable<Integer> {
     }
     long t2 = System.nanoTime();
     auditService.close();
+    if (keptTranscripts != null) {
+      keptTranscripts.close();
+    }
     long t3 = System.nanoTime();
     fs.close();
     long t4 = System.nanoTime();

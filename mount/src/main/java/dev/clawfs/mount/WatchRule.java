@@ -92,13 +92,13 @@ record WatchRule(List<String> paths, String task, Set<String> on, List<Pattern> 
       if (r.has("on")) {
         List<String> ops = new ArrayList<>();
         for (JsonNode o : r.path("on")) {
-          if (!Set.of("changed", "moved").contains(o.asText())) {
-            throw bad(at + "on: \"changed\" and/or \"moved\"");
+          if (!Set.of("changed", "moved", "removed").contains(o.asText())) {
+            throw bad(at + "on: any of \"changed\", \"moved\", \"removed\"");
           }
           ops.add(o.asText());
         }
         if (ops.isEmpty()) {
-          throw bad(at + "on: \"changed\" and/or \"moved\"");
+          throw bad(at + "on: any of \"changed\", \"moved\", \"removed\"");
         }
         on = Set.copyOf(ops);
       }

@@ -31,7 +31,10 @@ import java.util.stream.Collectors;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.MethodOrderer;
+import org.junit.jupiter.api.Order;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestMethodOrder;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -45,6 +48,7 @@ import org.junit.jupiter.api.io.TempDir;
  * as a hang or a leaked key; an agent never reads for an asker what the asker could not read.
  */
 @Timeout(value = 4, unit = TimeUnit.MINUTES, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
+@TestMethodOrder(MethodOrderer.OrderAnnotation.class) // the remount comes last
 class AgentIT {
   private static final ObjectMapper JSON = new ObjectMapper();
   private static final String DENIED = "Permission denied";
@@ -181,7 +185,9 @@ class AgentIT {
     assertEquals(0, list.exitCode(), list.toString());
     assertTrue(list.stdout().lines().toList().contains(q), list.toString());
     assertFalse(list.stdout().contains(rootOnly), "the peer sees its own questions only: " + list);
-    assertTrue(Files.list(home(lib).resolve("ask")).anyMatch(p -> p.getFileName().toString().equals(rootOnly)));
+    try (Stream<Path> asked = Files.list(home(lib).resolve("ask"))) {
+      assertTrue(asked.anyMatch(p -> p.getFileName().toString().equals(rootOnly)));
+    }
   }
 
   @Test
@@ -576,6 +582,105 @@ class AgentIT {
   }
 
   /** Root's settings for the model agent: the scripted server, the key's secret, small bounds. */
+  // ================================================================== change hooks
+
+  @Test
+  void eventsReportChangesMovesAndRemovalsAndAWatchRuleHandsAChangeToTheAgent() throws Exception {
+    try (StreamTap events = StreamTap.of(List.of("cat", home(lib).resolve("events").toString()))) {
+      Thread.sleep(300); // the cat is reading
+      Files.writeString(m.resolve("specs/hook-a.md"), "A spec about lighthouses.\n");
+      awaitEvent(events, "changed", "/specs/hook-a.md");
+      Files.move(m.resolve("specs/hook-a.md"), m.resolve("specs/hook-b.md"));
+      awaitEvent(events, "moved", "/specs/hook-b.md");
+      Files.delete(m.resolve("specs/hook-b.md"));
+      JsonNode gone = awaitEvent(events, "removed", "/specs/hook-b.md");
+      assertEquals("file", gone.path("type").asText(), gone.toString());
+      Files.createDirectories(m.resolve("specs/hook-dir"));
+      Files.delete(m.resolve("specs/hook-dir"));
+      assertEquals("directory", awaitEvent(events, "removed", "/specs/hook-dir").path("type").asText());
+      // a removal the agent could not have seen: a directory it may not list
+      Files.createDirectories(m.resolve("workspaces/closed"));
+      Files.setPosixFilePermissions(m.resolve("workspaces/closed"), PosixFilePermissions.fromString("rwx------"));
+      Files.writeString(m.resolve("workspaces/closed/hidden-name.md"), "x\n");
+      Files.delete(m.resolve("workspaces/closed/hidden-name.md"));
+      Files.writeString(m.resolve("specs/hook-after.md"), "after\n");
+      awaitEvent(events, "changed", "/specs/hook-after.md"); // events come in order: the one before is not coming
+      assertFalse(events.lines().stream().anyMatch(l -> l.contains("hidden-name")),
+          "a name in a directory the agent may not list is not reported: " + events.lines());
+      Files.delete(m.resolve("specs/hook-after.md"));
+
+      // a watch rule: a change in specs/ becomes a task for the agent, its outcome an event
+      Files.writeString(home(lib).resolve("watch.json"),
+          "[{\"paths\": [\"/specs/hooked-*.md\"], \"task\": \"Which spec describes {path}?\", \"on\": [\"changed\", \"removed\"]}]");
+      Files.writeString(m.resolve("specs/hooked-1.md"), "The audit ring buffer keeps the newest lines.\n");
+      List<JsonNode> task = awaitTask(libTranscript, "Which spec describes \"/specs/hooked-1.md\"?");
+      assertEquals("librarian", task.get(0).path("mode").asText(), task.toString());
+      StreamTap.Line done = events.await(l -> parse(l).path("op").asText().equals("task")
+          && parse(l).path("path").asText().equals("/specs/hooked-1.md"), 30_000);
+      assertNotNull(done, "the hook's outcome is an event: " + events.lines());
+      assertEquals("done", parse(done.text()).path("result").asText(), done.text());
+      Files.delete(m.resolve("specs/hooked-1.md"));
+      awaitTask(libTranscript, "Which spec describes \"/specs/hooked-1.md\"?"); // again, for the removal
+      Files.writeString(home(lib).resolve("watch.json"), "[]");
+    }
+  }
+
+  private static JsonNode awaitEvent(StreamTap events, String op, String path) throws InterruptedException {
+    StreamTap.Line l = events.await(s -> parse(s).path("op").asText().equals(op) && parse(s).path("path").asText().equals(path),
+        15_000);
+    assertNotNull(l, "no \"" + op + "\" event for " + path + " in " + events.lines());
+    return parse(l.text());
+  }
+
+  // ================================================================== across a remount (last)
+
+  @Test
+  @Order(Integer.MAX_VALUE)
+  void theTranscriptIsKeptSealedAcrossARemount() throws Exception {
+    String q = "Which spec lists the injection patterns, asked before the remount?";
+    String answer = Files.readString(home(lib).resolve("ask").resolve(q));
+    assertLibrarianAnswer(answer, "root");
+    awaitTask(libTranscript, q);
+    for (StreamTap t : List.of(libTranscript, botTranscript, audit)) {
+      t.close();
+    }
+    vault.unmount();
+    // sealed: neither the question nor the agent's name is in the vault directory
+    Path kept = vault.vault().resolve("transcripts");
+    assertTrue(Files.isDirectory(kept), "the transcripts are kept in " + kept);
+    byte[] question = q.getBytes(StandardCharsets.UTF_8);
+    byte[] name = lib.name().getBytes(StandardCharsets.UTF_8);
+    try (Stream<Path> all = Files.walk(vault.vault())) {
+      for (Path f : all.filter(Files::isRegularFile).toList()) {
+        byte[] b = Files.readAllBytes(f);
+        assertFalse(contains(b, question), "the question in plaintext in " + f);
+        if (f.startsWith(kept)) {
+          assertFalse(contains(b, name), "the agent's name in plaintext in " + f);
+        }
+      }
+    }
+    vault.mount();
+    libTranscript = StreamTap.of(List.of("cat", home(lib).resolve("transcript.jsonl").toString()));
+    botTranscript = StreamTap.of(List.of("cat", home(bot).resolve("transcript.jsonl").toString()));
+    audit = StreamTap.cat(vault);
+    List<JsonNode> replayed = awaitTask(libTranscript, q);
+    assertTrue(replayed.get(replayed.size() - 1).path("complete").asBoolean(), replayed.toString());
+    assertFalse(botTranscript.lines().stream().anyMatch(l -> l.contains(q)), "another agent's transcript stays its own");
+  }
+
+  private static boolean contains(byte[] hay, byte[] needle) {
+    outer:
+    for (int i = 0; i + needle.length <= hay.length; i++) {
+      for (int j = 0; j < needle.length; j++) {
+        if (hay[i + j] != needle[j]) {
+          continue outer;
+        }
+      }
+      return true;
+    }
+    return false;
+  }
+
   private static void configure(Map<String, Object> extra) throws IOException {
     model.reset();
     Map<String, Object> s = new LinkedHashMap<>();
