@@ -105,14 +105,15 @@ public final class VaultHeader {
    * {@code clawfs passwd}: in one header write, re-seals the keyset under a new passphrase (fresh
    * salt, parameters {@code params}) AND adds a new primary master key, so a copy of the old
    * header, which still opens with the old passphrase, holds no key that seals data written from
-   * now on. Old keys stay until {@link #retire} (after re-encryption). Returns the new hierarchy.
+   * now on. Old keys stay until {@link #retire} (after re-encryption). {@code params} null keeps
+   * the header's KDF parameters. Returns the new hierarchy.
    *
    * @throws WrongPassphraseException if the old passphrase is wrong (nothing is written)
    */
   public static MasterKeys rotate(Path vaultDir, char[] oldPassphrase, char[] newPassphrase, KdfParams params) {
     HeaderFields f = HeaderFields.parse(read(vaultDir));
     KeysetHandle rotated = Keysets.withNewPrimary(openKeyset(f, oldPassphrase));
-    writeKeyset(vaultDir, rotated, f.vaultId(), newPassphrase, params, true);
+    writeKeyset(vaultDir, rotated, f.vaultId(), newPassphrase, params == null ? f.kdf() : params, true);
     return Keysets.toMasterKeys(rotated, f.vaultId());
   }
 
