@@ -158,7 +158,13 @@ final class RekeyCommand implements Callable<Integer> {
     }
     String last = "";
     while (true) {
-      Map<String, String> st = ClawfsCli.statusOf(dir.resolve("status"));
+      Map<String, String> st = new java.util.HashMap<>();
+      for (String l : Files.readAllLines(dir.resolve("status"), StandardCharsets.UTF_8)) {
+        int c = l.indexOf(": ");
+        if (c > 0 && !l.startsWith(" ")) {
+          st.put(l.substring(0, c), l.substring(c + 2));
+        }
+      }
       String state = st.getOrDefault("state", "?");
       String line = state + ": " + st.getOrDefault("files", "?") + " files, " + st.getOrDefault("rate", "?");
       if (!line.equals(last)) {
