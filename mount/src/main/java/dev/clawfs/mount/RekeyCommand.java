@@ -90,6 +90,7 @@ final class RekeyCommand implements Callable<Integer> {
       throw new CliException(ClawfsCli.BAD_VAULT, "cannot open the vault: " + ClawfsCli.messageOf(e));
     }
     boolean ok;
+    String status;
     KeyService ks = new KeyService(v, fs, keys, history, null);
     try {
       char[] keep;
@@ -102,12 +103,13 @@ final class RekeyCommand implements Callable<Integer> {
         System.out.println("passphrase changed; a new master key is primary: re-encrypting under it");
       }
       ok = ks.run(keep, System.out::println);
+      status = ks.status();
     } finally {
       history.close();
       fs.close();
       keys.destroy();
     }
-    System.out.print(ks.status());
+    System.out.print(status);
     if (ok) {
       System.out.println("rekey done: everything is under the new key and the old key is gone from the keyset;"
           + " the search index is rebuilt at the next mount");

@@ -52,6 +52,27 @@ final class SearchService implements AutoCloseable {
   private final ClawFileSystem fs;
   private final MasterKeys keys;
   private final Embedder embedder;
+  /** What each engine gets: the embedder outlives an engine replaced by a rekey, and closes with the service. */
+  private Embedder shared;
+
+  /** The embedder without its close: SearchEngine.close closes its embedder. */
+  private record KeptOpen(Embedder e) implements Embedder {
+    public String name() {
+      return e.name();
+    }
+
+    public int dimension() {
+      return e.dimension();
+    }
+
+    public List<float[]> embedPassages(List<String> passages) throws IOException {
+      return e.embedPassages(passages);
+    }
+
+    public float[] embedQuery(String query) throws IOException {
+      return e.embedQuery(query);
+    }
+  }
   private final Map<String, Cached> cache = new LinkedHashMap<>(64, 0.75f, true) {
     @Override
     protected boolean removeEldestEntry(Map.Entry<String, Cached> e) {
@@ -92,6 +113,7 @@ final class SearchService implements AutoCloseable {
   /** Opens the vault's index (in VAULT/index), follows the file system and serves search/ and system/index/. */
   static SearchService start(ClawFileSystem fs, MasterKeys keys, Embedder embedder, VirtualDir system) throws IOException {
     SearchService s = new SearchService(null, fs, keys, embedder);
+    s.shared = new KeptOpen(embedder);
     s.engine = s.openEngine();
     fs.addChangeListener(new ChangeListener() {
       @Override
@@ -137,7 +159,7 @@ final class SearchService implements AutoCloseable {
     }
     int keyId = exists && k != null ? k : keys.primaryKeyId();
     stampKeyId(dir, keyId);
-    return SearchEngine.open(dir, new FsSource(fs), embedder,
+    return SearchEngine.open(dir, new FsSource(fs), shared,
         Sealer.of(keys.subkey(keyId, KeyPurpose.VECTORS)), KeyedHash.of(keys.subkey(keyId, KeyPurpose.INDEX_TOKENS)),
         SearchEngine.Settings.defaults());
   }
@@ -474,6 +496,7 @@ final class SearchService implements AutoCloseable {
   @Override
   public void close() throws IOException {
     engine.close();
+    embedder.close();
   }
 
   /**
