@@ -83,6 +83,7 @@ final class RekeyCommand implements Callable<Integer> {
     AuditHistory history;
     try {
       fs = ClawFileSystem.open(v, keys, 1000);
+      ClawFileSystem.warmUpCryptoInBackground(); // cold, the JDK seals at a fraction of its speed
       history = AuditHistory.open(v.resolve("audit"), keys, Long.MAX_VALUE / 4);
     } catch (IOException | FsException e) {
       Arrays.fill(p, '\0');
