@@ -1958,6 +1958,7 @@ public final class ClawFileSystem implements AutoCloseable {
     if (len == 0) {
       return 0;
     }
+    upgradeKeyBeforeWrite(n);
     long oldSize = n.size;
     long newSize = Math.max(oldSize, offset + len);
     byte[] plain = PLAIN.get();
@@ -2106,6 +2107,9 @@ public final class ClawFileSystem implements AutoCloseable {
         throw new FsException(Errno.EINVAL, "not a regular file");
       }
       long old = n.size;
+      if (size != old) {
+        upgradeKeyBeforeWrite(n);
+      }
       if (size < old) {
         long keep = (size + CHUNK - 1) / CHUNK;
         for (long i = keep; i < n.versions.length; i++) {
@@ -2142,5 +2146,178 @@ public final class ClawFileSystem implements AutoCloseable {
       }
       n.lock.writeLock().unlock();
     }
+  }
+
+  // ================================================================== key rotation
+
+  /**
+   * Data written after a rotation must not be readable with a copy of the old header, so a file
+   * whose content file is still under an older master key is re-encrypted under the primary before
+   * its first write or truncate lands. When that fails (a chunk that does not authenticate), the
+   * write goes ahead under the old key and the rekey reports the file. Inode write lock held.
+   */
+  private void upgradeKeyBeforeWrite(Inode n) {
+    if (n.fileId == null) {
+      return;
+    }
+    try {
+      reencryptLocked(n);
+    } catch (FsException | IOException e) {
+      LOG.log(Level.WARNING, "inode {0} stays under its old key for this write: {1}", n.id, e.getMessage());
+    }
+  }
+
+  /** Id of the master key the metadata database is sealed under. */
+  public int metadataKeyId() {
+    return meta.keyId();
+  }
+
+  /**
+   * Re-seals the whole metadata database (rows, version blocks, names re-hashed, key id row and
+   * check record) under the primary master key, in one transaction with the queued changes, and
+   * waits until it is durable.
+   */
+  public void resealMetadata() {
+    meta.reseal(content.primaryKeyId());
+  }
+
+  /**
+   * Re-encrypts the content of regular file {@code ino} under the primary master key when its
+   * content file is under another key: a new content file (new file id and content key, every
+   * chunk re-sealed at its version), switched to in the inode record at the next commit; the old
+   * content file is removed after that commit. Holds the file's write lock meanwhile, so reads and
+   * writes of this file wait (others do not). Returns the plaintext bytes re-encrypted (0 when
+   * there was nothing to do: no content, already under the primary, or the file is gone).
+   */
+  public long reencrypt(long ino) throws IOException {
+    Inode n = inodes.get(ino);
+    if (n == null || !n.isRegular()) {
+      return 0;
+    }
+    n.lock.writeLock().lock();
+    try {
+      return reencryptLocked(n);
+    } finally {
+      if (n.openCount == 0) {
+        closeContent(n);
+      }
+      n.lock.writeLock().unlock();
+    }
+  }
+
+  /** See {@link #reencrypt}; inode write lock held. */
+  private long reencryptLocked(Inode n) throws IOException {
+    if (n.fileId == null || !inodes.containsKey(n.id)) {
+      return 0;
+    }
+    int target = content.primaryKeyId();
+    ContentFile old = contentOf(n, false); // reads the header: sets the cipher
+    if (n.cipher.keyId() == target) {
+      return 0;
+    }
+    content.checkSpace(n.size + (n.chunkCount() + 1) * ChunkCipher.OVERHEAD + dev.clawfs.crypto.FileHeader.SIZE);
+    ContentStore.NewFile fresh = content.newFile();
+    byte[] plain = PLAIN.get();
+    byte[] sealed = SEALED.get();
+    long bytes = 0;
+    try {
+      long chunks = n.chunkCount();
+      for (long idx = 0; idx < chunks; idx++) {
+        long v = n.version(idx);
+        if (v == 0) {
+          continue; // a hole stays a hole
+        }
+        int len = Inode.chunkLength(idx, n.size);
+        loadChunk(n, idx, n.size, plain);
+        int slen = fresh.cipher().seal(idx, v, plain, 0, len, sealed, 0);
+        fresh.file().write(sealed, 0, slen, ContentFile.slotOffset(idx, v));
+        bytes += len;
+      }
+    } catch (RuntimeException | IOException e) {
+      try {
+        fresh.file().close();
+      } finally {
+        content.delete(fresh.fileId());
+      }
+      throw e;
+    } finally {
+      Arrays.fill(plain, (byte) 0);
+    }
+    // The committed metadata still names the old file, which stays untouched until a commit names
+    // the new one (made durable by that commit's syncfs); writes from now on go to the new file.
+    byte[] oldId = n.fileId;
+    n.fileId = fresh.fileId();
+    n.cipher = fresh.cipher();
+    n.content = fresh.file();
+    try {
+      old.close();
+    } catch (IOException e) {
+      LOG.log(Level.WARNING, "closing the old content of inode {0}: {1}", n.id, e.getMessage());
+    }
+    meta.contentWritten();
+    meta.put(n);
+    meta.enqueue(List.of(new MetadataStore.DropContent(n.id, oldId)));
+    return Math.max(bytes, 1);
+  }
+
+  /** How many regular files' content files name each master key id in their header, and what could not be read. */
+  public record KeyUse(Map<Integer, Integer> files, Map<Integer, Long> bytes, List<Long> unreadable) {}
+
+  /**
+   * Scans the header of every live content file on disk (not what memory says) for the key id it
+   * names; each under the file's read lock, so no re-encryption is half done while it is read.
+   */
+  public KeyUse contentKeyUse() {
+    Map<Integer, Integer> files = new HashMap<>();
+    Map<Integer, Long> bytes = new HashMap<>();
+    List<Long> unreadable = new ArrayList<>();
+    for (Inode n : new ArrayList<>(inodes.values())) {
+      if (!n.isRegular()) {
+        continue;
+      }
+      n.lock.readLock().lock();
+      try {
+        if (n.fileId == null || !inodes.containsKey(n.id)) {
+          continue;
+        }
+        Integer k = content.keyIdOnDisk(n.fileId);
+        if (k == null) {
+          unreadable.add(n.id);
+        } else {
+          files.merge(k, 1, Integer::sum);
+          bytes.merge(k, n.size, Long::sum);
+        }
+      } catch (IOException e) {
+        unreadable.add(n.id);
+      } finally {
+        n.lock.readLock().unlock();
+      }
+    }
+    return new KeyUse(files, bytes, unreadable);
+  }
+
+  /** Regular files whose content file is not under the primary key (by their header on disk), with their sizes. */
+  public Map<Long, Long> filesNotUnderPrimary() {
+    int primary = content.primaryKeyId();
+    Map<Long, Long> out = new LinkedHashMap<>();
+    for (Inode n : new ArrayList<>(inodes.values())) {
+      if (!n.isRegular()) {
+        continue;
+      }
+      n.lock.readLock().lock();
+      try {
+        if (n.fileId != null && inodes.containsKey(n.id)) {
+          Integer k = content.keyIdOnDisk(n.fileId);
+          if (k == null || k != primary) {
+            out.put(n.id, n.size);
+          }
+        }
+      } catch (IOException e) {
+        out.put(n.id, n.size);
+      } finally {
+        n.lock.readLock().unlock();
+      }
+    }
+    return out;
   }
 }

@@ -1,6 +1,7 @@
 package dev.clawfs.fuse;
 
 import dev.clawfs.crypto.AuthenticationFailedException;
+import dev.clawfs.crypto.ChunkCipher;
 import dev.clawfs.crypto.CryptoException;
 import dev.clawfs.crypto.FileHeader;
 import dev.clawfs.crypto.MasterKeys;
@@ -69,6 +70,17 @@ final class ContentStore {
 
   /** Creates a new content file with a fresh header; sets the inode's file id and cipher. */
   ContentFile create(Inode inode) throws IOException {
+    NewFile f = newFile();
+    inode.fileId = f.fileId();
+    inode.cipher = f.cipher();
+    return f.file();
+  }
+
+  /** A content file just created: nothing names it yet. */
+  record NewFile(ContentFile file, byte[] fileId, ChunkCipher cipher) {}
+
+  /** Creates a content file with a fresh header (new file id and content key, under the primary key). */
+  NewFile newFile() throws IOException {
     FileHeader header = FileHeader.create(keys);
     Path p = pathOf(header.fileId());
     Files.createDirectories(p.getParent());
@@ -84,9 +96,28 @@ final class ContentStore {
       Files.deleteIfExists(p);
       throw e;
     }
-    inode.fileId = header.fileId();
-    inode.cipher = header.chunkCipher();
-    return cf;
+    return new NewFile(cf, header.fileId(), header.chunkCipher());
+  }
+
+  /** The key id new content files are created under. */
+  int primaryKeyId() {
+    return keys.primaryKeyId();
+  }
+
+  /**
+   * The key id named in the header of the content file {@code fileId} as it is on disk (read
+   * afresh, not from memory), or null when the file is missing or too short.
+   */
+  Integer keyIdOnDisk(byte[] fileId) throws IOException {
+    try (FileChannel ch = FileChannel.open(pathOf(fileId), StandardOpenOption.READ, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
+      java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(10);
+      while (b.hasRemaining() && ch.read(b, b.position()) > 0) {
+        // read the magic, version and key id
+      }
+      return b.hasRemaining() ? null : b.getInt(6);
+    } catch (NoSuchFileException e) {
+      return null;
+    }
   }
 
   /** Opens an existing content file and checks that its header belongs to this inode. */

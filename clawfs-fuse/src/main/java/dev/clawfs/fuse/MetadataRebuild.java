@@ -39,8 +39,10 @@ final class MetadataRebuild {
   private final VaultRepair repair;
   private final Path vault;
   private final MasterKeys keys;
-  private final Sealer sealer;
-  private final KeyedHash nameHash;
+  private Sealer sealer;
+  private KeyedHash nameHash;
+  /** The key the rebuilt database is sealed under: the damaged one's, so rows copied as stored still open. */
+  private int keyId;
   private final Instant now;
   /** Inode -> what of its content went with its version map (for its note in lost+found). */
   final Map<Long, List<String>> versionLoss = new HashMap<>();
@@ -51,8 +53,6 @@ final class MetadataRebuild {
     this.repair = repair;
     this.vault = repair.vault();
     this.keys = repair.keys();
-    this.sealer = Sealer.of(keys.subkey(KeyPurpose.METADATA));
-    this.nameHash = KeyedHash.of(keys.subkey(KeyPurpose.NAME_HASH));
     this.now = repair.now();
   }
 
@@ -87,6 +87,9 @@ final class MetadataRebuild {
 
   /** Writes the new database and puts it in place of the old one (which is kept in the backup). */
   void run(MetadataSnapshot snap, MetadataTree tree) throws IOException {
+    keyId = snap.keyId;
+    sealer = Sealer.of(keys.subkey(keyId, KeyPurpose.METADATA));
+    nameHash = KeyedHash.of(keys.subkey(keyId, KeyPurpose.NAME_HASH));
     Path db = vault.resolve(MetadataStore.DB_FILE);
     Path dir = repair.backupDir();
     for (String suffix : List.of("", "-wal", "-shm")) {
@@ -318,7 +321,7 @@ final class MetadataRebuild {
       }
       MetadataStore.createSchema(c);
       c.setAutoCommit(false);
-      MetadataStore.putMetaRows(c, sealer, keys);
+      MetadataStore.putMetaRows(c, keys, keyId);
       for (Inode n : inodes.values()) {
         byte[] row = snap.inodeRows.get(n.id);
         if (changed.contains(n.id) || row == null) {

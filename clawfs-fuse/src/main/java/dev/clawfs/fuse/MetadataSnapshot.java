@@ -46,8 +46,8 @@ final class MetadataSnapshot implements AutoCloseable {
   enum CheckRecord { OK, MISSING, FOREIGN, UNREADABLE }
 
   final Path vault;
-  private final Sealer sealer;
-  private final KeyedHash nameHash;
+  private Sealer sealer;
+  private KeyedHash nameHash;
   private Connection conn;
 
   /** Why the database could not be opened at all, or null. */
@@ -72,9 +72,14 @@ final class MetadataSnapshot implements AutoCloseable {
 
   private MetadataSnapshot(Path vault, MasterKeys keys) {
     this.vault = vault;
+    this.keyId = keys.primaryKeyId();
     this.sealer = Sealer.of(keys.subkey(KeyPurpose.METADATA));
     this.nameHash = KeyedHash.of(keys.subkey(KeyPurpose.NAME_HASH));
   }
+
+  /** The master key the database is sealed under (its key id row; see MetadataStore.storeKey). */
+  int keyId;
+  private MetadataStore.StoreKey storeKey;
 
   /** Reads all of the metadata; never throws for damage, which it records instead. */
   static MetadataSnapshot read(Path vault, MasterKeys keys) {
@@ -113,11 +118,21 @@ final class MetadataSnapshot implements AutoCloseable {
     } catch (SQLException e) {
       integrity.add(String.valueOf(e.getMessage()));
     }
+    try {
+      storeKey = MetadataStore.storeKey(conn, keys);
+      if (keys.keyIds().contains(storeKey.keyId())) {
+        keyId = storeKey.keyId();
+        sealer = Sealer.of(keys.subkey(keyId, KeyPurpose.METADATA));
+        nameHash = KeyedHash.of(keys.subkey(keyId, KeyPurpose.NAME_HASH));
+      } // else: a key this keyset lacks; nothing opens, and the check record says so
+    } catch (SQLException | RuntimeException e) {
+      storeKey = new MetadataStore.StoreKey(keyId, true);
+    }
     try (Statement st = conn.createStatement(); ResultSet rs = st.executeQuery("SELECT v FROM meta WHERE k = 'check'")) {
       if (!rs.next()) {
         checkRecord = CheckRecord.MISSING;
       } else {
-        byte[] id = sealer.open(rs.getBytes(1), MetadataStore.CHECK_AAD, "vault check record");
+        byte[] id = sealer.open(rs.getBytes(1), MetadataStore.checkAad(storeKey), "vault check record");
         checkRecord = Arrays.equals(id, keys.vaultId()) ? CheckRecord.OK : CheckRecord.FOREIGN;
       }
     } catch (SQLException e) {

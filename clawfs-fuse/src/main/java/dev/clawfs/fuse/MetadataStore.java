@@ -52,8 +52,11 @@ final class MetadataStore implements AutoCloseable {
 
   private final Path vaultDir;
   private final Connection conn;
-  private final Sealer sealer;
-  private final KeyedHash nameHash;
+  private final MasterKeys keys;
+  /** The master key the database is sealed under; changed (with the two below) only by a reseal. */
+  private volatile int keyId;
+  private volatile Sealer sealer;
+  private volatile KeyedHash nameHash;
   private final Libc.Syncer syncer;
   private final long commitIntervalNs;
 
@@ -82,11 +85,19 @@ final class MetadataStore implements AutoCloseable {
 
   record Unlink(long parent, Name name) implements Op {}
 
-  private MetadataStore(Path vaultDir, Connection conn, MasterKeys keys, long commitIntervalMs) {
+  /** Re-seals every row under master key {@code keyId} and re-hashes every name, first in its batch. */
+  record Reseal(int keyId) implements Op {}
+
+  /** Removes a content file no inode names any more once the batch has committed (re-encryption). */
+  record DropContent(long inode, byte[] fileId) implements Op {}
+
+  private MetadataStore(Path vaultDir, Connection conn, MasterKeys keys, int keyId, long commitIntervalMs) {
     this.vaultDir = vaultDir;
     this.conn = conn;
-    this.sealer = Sealer.of(keys.subkey(KeyPurpose.METADATA));
-    this.nameHash = KeyedHash.of(keys.subkey(KeyPurpose.NAME_HASH));
+    this.keys = keys;
+    this.keyId = keyId;
+    this.sealer = Sealer.of(keys.subkey(keyId, KeyPurpose.METADATA));
+    this.nameHash = KeyedHash.of(keys.subkey(keyId, KeyPurpose.NAME_HASH));
     this.syncer = Libc.syncer(vaultDir);
     this.commitIntervalNs = commitIntervalMs * 1_000_000L;
     this.writer = new Thread(this::writerLoop, "clawfs-metadata-writer");
@@ -112,9 +123,9 @@ final class MetadataStore implements AutoCloseable {
     }
     try (Connection c = connect(vaultDir)) {
       createSchema(c);
-      MetadataStore m = new MetadataStore(vaultDir, c, keys, 0);
+      MetadataStore m = new MetadataStore(vaultDir, c, keys, keys.primaryKeyId(), 0);
       c.setAutoCommit(false);
-      putMetaRows(c, m.sealer, keys);
+      putMetaRows(c, keys, keys.primaryKeyId());
       m.writeInode(root);
       for (Inode d : dirs) {
         m.writeInode(d);
@@ -148,19 +159,87 @@ final class MetadataStore implements AutoCloseable {
     }
   }
 
-  /** The format row and the sealed vault check record. */
-  static void putMetaRows(Connection c, Sealer sealer, MasterKeys keys) throws SQLException {
+  /**
+   * The format row, the key id row (which master key seals the database, u32) and the sealed
+   * vault check record, whose AAD binds that key id.
+   */
+  static void putMetaRows(Connection c, MasterKeys keys, int keyId) throws SQLException {
+    Sealer sealer = Sealer.of(keys.subkey(keyId, KeyPurpose.METADATA));
     try (PreparedStatement ps = c.prepareStatement("INSERT OR REPLACE INTO meta (k, v) VALUES (?, ?)")) {
       ps.setString(1, "format");
       ps.setBytes(2, new byte[] {1});
       ps.executeUpdate();
+      ps.setString(1, KEY_ROW);
+      ps.setBytes(2, ByteBuffer.allocate(4).putInt(keyId).array());
+      ps.executeUpdate();
       ps.setString(1, "check");
-      ps.setBytes(2, sealer.seal(keys.vaultId(), CHECK_AAD));
+      ps.setBytes(2, sealer.seal(keys.vaultId(), checkAad(new StoreKey(keyId, false))));
       ps.executeUpdate();
     }
   }
 
+  /** AAD of the check record of a database written before key rotation existed (no key id row). */
   static final byte[] CHECK_AAD = "check".getBytes(StandardCharsets.US_ASCII);
+  /** The meta row naming the master key the database is sealed under. */
+  static final String KEY_ROW = "keyid";
+
+  /**
+   * Which master key seals a metadata database: {@code legacy} when it has no key id row (written
+   * before rotation existed; then it is the key whose check record opens).
+   */
+  record StoreKey(int keyId, boolean legacy) {}
+
+  static byte[] checkAad(StoreKey k) {
+    return k.legacy() ? CHECK_AAD
+        : ByteBuffer.allocate(CHECK_AAD.length + 4).put(CHECK_AAD).putInt(k.keyId()).array();
+  }
+
+  /**
+   * The key of the database behind {@code c}: its key id row; without one, the key (primary
+   * first) under which the check record opens, else the primary (the check then fails as usual).
+   */
+  static StoreKey storeKey(Connection c, MasterKeys keys) throws SQLException {
+    byte[] row = metaValue(c, KEY_ROW);
+    if (row != null) {
+      if (row.length != 4) {
+        throw new FsException(Errno.EIO, "metadata database has a malformed key id row");
+      }
+      return new StoreKey(ByteBuffer.wrap(row).getInt(), false);
+    }
+    byte[] check = metaValue(c, "check");
+    if (check != null) {
+      List<Integer> order = new ArrayList<>();
+      order.add(keys.primaryKeyId());
+      for (int id : keys.keyIds()) {
+        if (id != keys.primaryKeyId()) {
+          order.add(id);
+        }
+      }
+      for (int id : order) {
+        try {
+          Sealer.of(keys.subkey(id, KeyPurpose.METADATA)).open(check, CHECK_AAD, "vault check record");
+          return new StoreKey(id, true);
+        } catch (CryptoException e) {
+          // not this key
+        }
+      }
+    }
+    return new StoreKey(keys.primaryKeyId(), true);
+  }
+
+  private static byte[] metaValue(Connection c, String k) throws SQLException {
+    try (PreparedStatement ps = c.prepareStatement("SELECT v FROM meta WHERE k = ?")) {
+      ps.setString(1, k);
+      try (ResultSet rs = ps.executeQuery()) {
+        return rs.next() ? rs.getBytes(1) : null;
+      }
+    }
+  }
+
+  /** Id of the master key the database is sealed under now. */
+  int keyId() {
+    return keyId;
+  }
 
   /** Opens the metadata of an existing vault and loads the whole tree into memory. */
   static MetadataStore open(Path vaultDir, MasterKeys keys, long commitIntervalMs)
@@ -169,13 +248,19 @@ final class MetadataStore implements AutoCloseable {
       throw new FsException(Errno.EIO, "vault has no metadata database (" + DB_FILE + ")");
     }
     Connection c = connect(vaultDir);
-    MetadataStore m = new MetadataStore(vaultDir, c, keys, commitIntervalMs);
+    StoreKey key = storeKey(c, keys);
+    if (!keys.keyIds().contains(key.keyId())) {
+      c.close();
+      throw new FsException(Errno.EIO, "metadata database is sealed under key id " + Integer.toUnsignedString(key.keyId())
+          + ", which is not in this vault's keyset (an old copy of the header?)");
+    }
+    MetadataStore m = new MetadataStore(vaultDir, c, keys, key.keyId(), commitIntervalMs);
     try (Statement s = c.createStatement();
         ResultSet rs = s.executeQuery("SELECT v FROM meta WHERE k = 'check'")) {
       if (!rs.next()) {
         throw new FsException(Errno.EIO, "metadata database has no vault check record");
       }
-      byte[] id = m.sealer.open(rs.getBytes(1), CHECK_AAD, "vault check record");
+      byte[] id = m.sealer.open(rs.getBytes(1), checkAad(key), "vault check record");
       if (!Arrays.equals(id, keys.vaultId())) {
         throw new FsException(Errno.EIO, "metadata database belongs to another vault");
       }
@@ -481,13 +566,21 @@ final class MetadataStore implements AutoCloseable {
         snaps.put(p.inode().id, snapshot(p.inode()));
       }
     }
+    Sealer sealerBefore = sealer;
+    KeyedHash hashBefore = nameHash;
+    int keyBefore = keyId;
     try {
       // 2. content before metadata
       if (contentWritten) {
         contentWritten = false;
         syncer.sync();
       }
-      // 3. one transaction
+      // 3. one transaction; a reseal comes first, so the batch's own rows go under the new key
+      for (Op op : batch) {
+        if (op instanceof Reseal r && r.keyId() != keyId) {
+          resealAll(r.keyId());
+        }
+      }
       for (Op op : batch) {
         if (op instanceof Put p) {
           Snapshot s = snaps.remove(p.inode().id);
@@ -510,6 +603,9 @@ final class MetadataStore implements AutoCloseable {
       } catch (SQLException ignored) {
         // the connection reports the original failure
       }
+      sealer = sealerBefore;
+      nameHash = hashBefore;
+      keyId = keyBefore;
       // snapshots were not persisted: mark their inodes dirty again
       for (Snapshot s : snaps.values()) {
         Inode inode = s.inode();
@@ -552,7 +648,92 @@ final class MetadataStore implements AutoCloseable {
         } catch (IOException e) {
           LOG.log(Level.WARNING, "could not delete content of inode {0}: {1}", d.id(), e.getMessage());
         }
+      } else if (op instanceof DropContent d && contentStore != null) {
+        try {
+          contentStore.delete(d.fileId());
+        } catch (IOException e) {
+          LOG.log(Level.WARNING, "could not delete the old content file of inode {0}: {1}", d.inode(), e.getMessage());
+        }
       }
+    }
+  }
+
+  /**
+   * Re-seals every row of the database under master key {@code newKeyId} and re-hashes every
+   * name, with the key id row and the check record, inside the writer's open transaction: the
+   * commit makes it all or nothing. The caller restores the old keys if the commit fails.
+   */
+  private void resealAll(int newKeyId) throws SQLException {
+    Sealer to = Sealer.of(keys.subkey(newKeyId, KeyPurpose.METADATA));
+    KeyedHash toHash = KeyedHash.of(keys.subkey(newKeyId, KeyPurpose.NAME_HASH));
+    // each table is read whole before it is rewritten: updating rows under an open cursor can
+    // make SQLite visit an updated row again (vmap has no rowid)
+    List<Object[]> rows = new ArrayList<>();
+    try (Statement s = conn.createStatement(); ResultSet rs = s.executeQuery("SELECT id, rec FROM inode")) {
+      while (rs.next()) {
+        rows.add(new Object[] {rs.getLong(1), rs.getBytes(2)});
+      }
+    }
+    try (PreparedStatement up = conn.prepareStatement("UPDATE inode SET rec = ? WHERE id = ?")) {
+      for (Object[] r : rows) {
+        long id = (Long) r[0];
+        byte[] aad = inodeAad(id);
+        up.setBytes(1, to.seal(sealer.open((byte[]) r[1], aad, "the record of inode " + id), aad));
+        up.setLong(2, id);
+        up.executeUpdate();
+      }
+    }
+    rows.clear();
+    try (Statement s = conn.createStatement(); ResultSet rs = s.executeQuery("SELECT inode, blk, data FROM vmap")) {
+      while (rs.next()) {
+        rows.add(new Object[] {rs.getLong(1), rs.getInt(2), rs.getBytes(3)});
+      }
+    }
+    try (PreparedStatement up = conn.prepareStatement("UPDATE vmap SET data = ? WHERE inode = ? AND blk = ?")) {
+      for (Object[] r : rows) {
+        long id = (Long) r[0];
+        int blk = (Integer) r[1];
+        byte[] aad = vmapAad(id, blk);
+        up.setBytes(1, to.seal(sealer.open((byte[]) r[2], aad, "version block " + blk + " of inode " + id), aad));
+        up.setLong(2, id);
+        up.setInt(3, blk);
+        up.executeUpdate();
+      }
+    }
+    List<Object[]> links = new ArrayList<>();
+    try (Statement s = conn.createStatement();
+        ResultSet rs = s.executeQuery("SELECT parent, hname, child, sname FROM dirent")) {
+      while (rs.next()) {
+        long parent = rs.getLong(1);
+        long child = rs.getLong(3);
+        byte[] name = sealer.open(rs.getBytes(4), direntAad(parent, rs.getBytes(2), child),
+            "a directory entry of inode " + parent);
+        links.add(new Object[] {parent, name, child});
+      }
+    }
+    try (Statement s = conn.createStatement()) {
+      s.executeUpdate("DELETE FROM dirent");
+    }
+    for (Object[] l : links) {
+      putLinkRow(conn, to, toHash, (Long) l[0], (byte[]) l[1], (Long) l[2]);
+      Arrays.fill((byte[]) l[1], (byte) 0);
+    }
+    putMetaRows(conn, keys, newKeyId);
+    sealer = to;
+    nameHash = toHash;
+    keyId = newKeyId;
+    LOG.log(Level.INFO, "metadata re-sealed under key id {0} ({1} entries)", Integer.toUnsignedString(newKeyId), links.size());
+  }
+
+  /**
+   * Re-seals the whole database under master key {@code newKeyId} in one transaction (with the
+   * queued changes) and waits until it is durable.
+   */
+  void reseal(int newKeyId) {
+    enqueue(List.of(new Reseal(newKeyId)));
+    flush();
+    if (keyId != newKeyId) {
+      throw new FsException(Errno.EIO, "metadata could not be re-sealed under the new key");
     }
   }
 

@@ -113,7 +113,8 @@ public final class ChunkCipher {
     return fileId.clone();
   }
 
-  int keyId() {
+  /** Id of the master key that wraps this file's content key (bound into every chunk's AAD). */
+  public int keyId() {
     return keyId;
   }
 

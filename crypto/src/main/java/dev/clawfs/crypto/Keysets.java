@@ -54,6 +54,28 @@ final class Keysets {
     }
   }
 
+  /**
+   * The keyset without the key {@code keyId}, which must not be the primary (rekey retires the
+   * old key once nothing in the vault needs it).
+   */
+  static KeysetHandle without(KeysetHandle handle, int keyId) {
+    try {
+      if (handle.getPrimary().getId() == keyId) {
+        throw new IllegalArgumentException("key id " + Integer.toUnsignedString(keyId) + " is the primary key");
+      }
+      KeysetHandle.Builder b = KeysetHandle.newBuilder(handle);
+      for (int i = 0; i < b.size(); i++) {
+        if (handle.getAt(i).getId() == keyId) { // the builder keeps the handle's order
+          b.deleteAt(i);
+          return b.build();
+        }
+      }
+      throw new IllegalArgumentException("no key with id " + Integer.toUnsignedString(keyId) + " in the keyset");
+    } catch (GeneralSecurityException e) {
+      throw new CryptoException("Tink could not remove a key from the keyset", e);
+    }
+  }
+
   /** Serialised keyset including secret key bytes: the caller seals it and then wipes it. */
   static byte[] serialize(KeysetHandle handle) {
     try {

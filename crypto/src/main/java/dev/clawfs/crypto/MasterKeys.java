@@ -25,8 +25,8 @@ import javax.security.auth.Destroyable;
  * objects are beyond our reach; drop those objects too.
  */
 public final class MasterKeys implements Destroyable {
-  private final int primaryKeyId;
-  private final Map<Integer, byte[]> masterKeys;
+  private volatile int primaryKeyId;
+  private volatile Map<Integer, byte[]> masterKeys;
   private final byte[] vaultId;
   private final Map<Long, SubKey> subkeys = new ConcurrentHashMap<>();
   private volatile boolean destroyed;
@@ -99,6 +99,42 @@ public final class MasterKeys implements Destroyable {
     byte[] prefix = purpose.infoBytes();
     byte[] info = ByteBuffer.allocate(prefix.length + 4).put(prefix).putInt(keyId).array();
     return new SubKey(Hkdf.derive(master, vaultId, info, Gcm.KEY_SIZE));
+  }
+
+  /**
+   * Takes over the keyset of {@code next} (the header was rewritten by a rotation or a
+   * retirement): from now on the primary is next's, and keys not in next are gone: their bytes
+   * and every subkey derived from them are wiped. Everyone holding this object (the file system,
+   * the audit history, the admin files) follows at once. {@code next} is destroyed.
+   *
+   * @throws IllegalArgumentException if next belongs to another vault
+   */
+  public synchronized void install(MasterKeys next) {
+    checkLive();
+    if (!java.util.Arrays.equals(vaultId, next.vaultId)) {
+      throw new IllegalArgumentException("the keys belong to another vault");
+    }
+    Map<Integer, byte[]> merged = new LinkedHashMap<>();
+    for (Map.Entry<Integer, byte[]> e : next.masterKeys.entrySet()) {
+      byte[] mine = masterKeys.get(e.getKey());
+      merged.put(e.getKey(), mine != null ? mine : e.getValue().clone());
+    }
+    Map<Integer, byte[]> before = masterKeys;
+    masterKeys = Collections.unmodifiableMap(merged);
+    primaryKeyId = next.primaryKeyId;
+    for (Map.Entry<Integer, byte[]> e : before.entrySet()) {
+      if (!merged.containsKey(e.getKey())) {
+        Arrays.fill(e.getValue(), (byte) 0);
+        subkeys.entrySet().removeIf(s -> {
+          if ((int) (s.getKey() >> 8) == e.getKey()) {
+            s.getValue().wipe();
+            return true;
+          }
+          return false;
+        });
+      }
+    }
+    next.destroy();
   }
 
   /** Zeroes the master keys and all cached subkeys; idempotent. */

@@ -72,8 +72,7 @@ public final class VaultHeader {
     }
     byte[] vaultId = Rng.bytes(VAULT_ID_SIZE);
     KeysetHandle keyset = Keysets.generate();
-    byte[] json = seal(keyset, vaultId, passphrase, params);
-    write(vaultDir, json, false);
+    writeKeyset(vaultDir, keyset, vaultId, passphrase, params, false);
     return Keysets.toMasterKeys(keyset, vaultId);
   }
 
@@ -98,8 +97,39 @@ public final class VaultHeader {
   public static MasterKeys rotate(Path vaultDir, char[] passphrase) {
     HeaderFields f = HeaderFields.parse(read(vaultDir));
     KeysetHandle rotated = Keysets.withNewPrimary(openKeyset(f, passphrase));
-    write(vaultDir, seal(rotated, f.vaultId(), passphrase, f.kdf()), true);
+    writeKeyset(vaultDir, rotated, f.vaultId(), passphrase, f.kdf(), true);
     return Keysets.toMasterKeys(rotated, f.vaultId());
+  }
+
+  /**
+   * {@code clawfs passwd}: in one header write, re-seals the keyset under a new passphrase (fresh
+   * salt, parameters {@code params}) AND adds a new primary master key, so a copy of the old
+   * header, which still opens with the old passphrase, holds no key that seals data written from
+   * now on. Old keys stay until {@link #retire} (after re-encryption). {@code params} null keeps
+   * the header's KDF parameters. Returns the new hierarchy.
+   *
+   * @throws WrongPassphraseException if the old passphrase is wrong (nothing is written)
+   */
+  public static MasterKeys rotate(Path vaultDir, char[] oldPassphrase, char[] newPassphrase, KdfParams params) {
+    HeaderFields f = HeaderFields.parse(read(vaultDir));
+    KeysetHandle rotated = Keysets.withNewPrimary(openKeyset(f, oldPassphrase));
+    writeKeyset(vaultDir, rotated, f.vaultId(), newPassphrase, params == null ? f.kdf() : params, true);
+    return Keysets.toMasterKeys(rotated, f.vaultId());
+  }
+
+  /**
+   * Removes the master key {@code keyId} from the keyset (the last step of a rekey, once nothing
+   * in the vault is sealed under it) and rewrites the header atomically. Data that still names
+   * the key becomes unreadable, so the caller must have verified that none does.
+   *
+   * @throws IllegalArgumentException if {@code keyId} is the primary or not in the keyset
+   *     (nothing is written)
+   */
+  public static MasterKeys retire(Path vaultDir, char[] passphrase, int keyId) {
+    HeaderFields f = HeaderFields.parse(read(vaultDir));
+    KeysetHandle smaller = Keysets.without(openKeyset(f, passphrase), keyId);
+    writeKeyset(vaultDir, smaller, f.vaultId(), passphrase, f.kdf(), true);
+    return Keysets.toMasterKeys(smaller, f.vaultId());
   }
 
   /**
@@ -112,10 +142,20 @@ public final class VaultHeader {
       KdfParams params) {
     HeaderFields f = HeaderFields.parse(read(vaultDir));
     KeysetHandle keyset = openKeyset(f, oldPassphrase);
-    write(vaultDir, seal(keyset, f.vaultId(), newPassphrase, params), true);
+    writeKeyset(vaultDir, keyset, f.vaultId(), newPassphrase, params, true);
   }
 
   // ---- sealing ----
+
+  /**
+   * The one place a keyset reaches the disk: sealed under the passphrase's KEK (fresh salt) and
+   * written atomically. Every header write (create, rotate, retire, passphrase change) goes
+   * through here, so a further sealed copy of the keyset (a recovery slot) has one place to hook in.
+   */
+  private static void writeKeyset(Path vaultDir, KeysetHandle keyset, byte[] vaultId, char[] passphrase,
+      KdfParams params, boolean replace) {
+    write(vaultDir, seal(keyset, vaultId, passphrase, params), replace);
+  }
 
   private static byte[] seal(KeysetHandle keyset, byte[] vaultId, char[] passphrase, KdfParams params) {
     byte[] salt = Rng.bytes(SALT_SIZE);

@@ -234,6 +234,11 @@ final class AuditHistory implements AutoCloseable {
   }
 
   private void readSegment(Path p, long seq, byte[] all, int limit, Consumer<byte[]> sink) {
+    readSegment(p, seq, all, limit, sink, null);
+  }
+
+  /** Opens each record of a segment: its lines go to {@code sink}, or whole records to {@code records}. */
+  private void readSegment(Path p, long seq, byte[] all, int limit, Consumer<byte[]> sink, Consumer<byte[]> records) {
     if (limit < HEADER || !java.util.Arrays.equals(all, 0, MAGIC.length, MAGIC, 0, MAGIC.length)) {
       LOG.log(Level.WARNING, "{0} segment {1}: not a segment; skipped", what, p.getFileName());
       return;
@@ -269,6 +274,13 @@ final class AuditHistory implements AutoCloseable {
             what, p.getFileName(), index);
         return;
       }
+      if (records != null) {
+        records.accept(plain);
+        java.util.Arrays.fill(plain, (byte) 0);
+        pos += 4 + len;
+        index++;
+        continue;
+      }
       int start = 0;
       for (int i = 0; i < plain.length; i++) {
         if (plain[i] == '\n') {
@@ -279,6 +291,74 @@ final class AuditHistory implements AutoCloseable {
       pos += 4 + len;
       index++;
     }
+  }
+
+  /**
+   * Key rotation: ends the current segment (the next record starts a segment under the primary
+   * key) and rewrites every segment under another key under the primary, record by record, with
+   * a fresh generation, each replaced atomically (temporary file, fsync, rename, fsync of the
+   * directory). A segment's records after one that fails authentication were unreadable before
+   * and are left out. Returns the number of segments rewritten.
+   */
+  synchronized int rekey() throws IOException {
+    flush();
+    closeCurrent();
+    int primary = keys.primaryKeyId();
+    int done = 0;
+    for (Path p : segments(dir)) {
+      byte[] all = Files.readAllBytes(p);
+      if (all.length < HEADER || !java.util.Arrays.equals(all, 0, MAGIC.length, MAGIC, 0, MAGIC.length)
+          || ByteBuffer.wrap(all, MAGIC.length, 4).getInt() == primary) {
+        continue;
+      }
+      long seq = seqOf(p);
+      byte[] gen = new byte[16];
+      RANDOM.nextBytes(gen);
+      byte[] header = ByteBuffer.allocate(HEADER).put(MAGIC).putInt(primary).put(gen).array();
+      Sealer to = Sealer.of(keys.subkey(primary, KeyPurpose.AUDIT));
+      ByteArrayOutputStream out = new ByteArrayOutputStream(all.length);
+      out.writeBytes(header);
+      long[] index = {0};
+      readSegment(p, seq, all, all.length, null, plain -> {
+        byte[] sealed = to.seal(plain, aad(header, seq, index[0]++));
+        out.writeBytes(ByteBuffer.allocate(4).putInt(sealed.length).array());
+        out.writeBytes(sealed);
+      });
+      Path tmp = dir.resolve(p.getFileName() + ".tmp");
+      try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.CREATE, StandardOpenOption.TRUNCATE_EXISTING,
+          StandardOpenOption.WRITE)) {
+        ByteBuffer b = ByteBuffer.wrap(out.toByteArray());
+        while (b.hasRemaining()) {
+          ch.write(b);
+        }
+        ch.force(true);
+      }
+      Files.move(tmp, p, java.nio.file.StandardCopyOption.ATOMIC_MOVE, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+      done++;
+    }
+    if (done > 0) {
+      try (FileChannel d = FileChannel.open(dir, StandardOpenOption.READ)) {
+        d.force(true);
+      }
+    }
+    return done;
+  }
+
+  /** Key ids named by the segments' headers, with how many segments name each. */
+  synchronized java.util.Map<Integer, Integer> keyUse() throws IOException {
+    java.util.Map<Integer, Integer> out = new java.util.HashMap<>();
+    for (Path p : segments(dir)) {
+      try (FileChannel ch = FileChannel.open(p, StandardOpenOption.READ)) {
+        ByteBuffer b = ByteBuffer.allocate(MAGIC.length + 4);
+        while (b.hasRemaining() && ch.read(b) > 0) {
+          // header only
+        }
+        if (!b.hasRemaining()) {
+          out.merge(b.getInt(MAGIC.length), 1, Integer::sum);
+        }
+      }
+    }
+    return out;
   }
 
   /** "3 segments, 1.2 MiB of at most 64 MiB". */

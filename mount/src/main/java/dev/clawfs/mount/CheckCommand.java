@@ -156,7 +156,7 @@ final class CheckCommand implements Callable<Integer> {
         damaged.add(x.ino());
       }
     }
-    IndexCheck.Result ix = IndexCheck.run(v.resolve("index"), Sealer.of(keys.subkey(KeyPurpose.VECTORS)), files,
+    IndexCheck.Result ix = IndexCheck.run(v.resolve("index"), Sealer.of(keys.subkey(SearchService.indexKeyId(v.resolve("index"), keys), KeyPurpose.VECTORS)), files,
         damaged);
     List<Problem> more = new ArrayList<>();
     for (String d : ix.damage()) {

@@ -40,6 +40,8 @@ import picocli.CommandLine.Parameters;
       ClawfsCli.Search.class,
       ClawfsCli.Reindex.class,
       CheckCommand.class,
+      RekeyCommand.class,
+      PasswdCommand.class,
       AgentCommand.class,
       AuditCommand.class,
       ToolCommand.class,

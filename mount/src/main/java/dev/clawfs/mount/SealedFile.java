@@ -70,7 +70,7 @@ final class SealedFile {
     if (!Files.isDirectory(dir)) {
       Files.createDirectories(dir, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
     }
-    Path tmp = dir.resolve(file.getFileName() + ".tmp");
+    Path tmp = dir.resolve(file.getFileName() + ".tmp-" + Long.toHexString(Thread.currentThread().getId()));
     try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.CREATE, StandardOpenOption.TRUNCATE_EXISTING,
         StandardOpenOption.WRITE)) {
       while (out.hasRemaining()) {
@@ -82,6 +82,45 @@ final class SealedFile {
     try (FileChannel d = FileChannel.open(dir, StandardOpenOption.READ)) {
       d.force(true);
     }
+  }
+
+  /** The key id named in the file's header, or null when the file does not exist or is not an admin file. */
+  Integer keyId() throws IOException {
+    try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
+      ByteBuffer b = ByteBuffer.allocate(HEADER);
+      while (b.hasRemaining() && ch.read(b) > 0) {
+        // header only
+      }
+      return b.hasRemaining() ? null : b.getInt(MAGIC.length);
+    } catch (NoSuchFileException e) {
+      return null;
+    }
+  }
+
+  /**
+   * Re-seals the file under the primary key when it is under another (key rotation). The
+   * server's own writers replace these files through {@link #write} only when an admin changes
+   * something; a change that lands between this read and this write is kept, since the file is
+   * replaced only if it is still the one that was read. Returns whether it was rewritten.
+   */
+  boolean resealUnderPrimary() throws IOException {
+    Integer k = keyId();
+    if (k == null || k == keys.primaryKeyId()) {
+      return false;
+    }
+    byte[] before = Files.readAllBytes(file);
+    byte[] plain = read();
+    try {
+      synchronized (SealedFile.class) {
+        if (!java.util.Arrays.equals(before, Files.readAllBytes(file))) {
+          return false; // rewritten meanwhile, by a writer that used the primary
+        }
+        write(plain);
+      }
+    } finally {
+      java.util.Arrays.fill(plain, (byte) 0);
+    }
+    return true;
   }
 
   private byte[] aad(int keyId) {

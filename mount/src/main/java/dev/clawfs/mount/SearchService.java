@@ -20,6 +20,8 @@ import dev.clawfs.index.SearchEngine;
 import dev.clawfs.index.SearchQuery;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
+import java.lang.System.Logger.Level;
+import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -44,7 +46,33 @@ final class SearchService implements AutoCloseable {
   /** A result is reused while the index has not changed, and for this long regardless (one ls's lookups). */
   private static final long REUSE_NANOS = 200_000_000L;
 
-  private final SearchEngine engine;
+  private static final System.Logger LOG = System.getLogger("clawfs.search");
+  /** Replaced (closed, dropped, opened afresh) only by a key rotation. */
+  private volatile SearchEngine engine;
+  private final ClawFileSystem fs;
+  private final MasterKeys keys;
+  private final Embedder embedder;
+  /** What each engine gets: the embedder outlives an engine replaced by a rekey, and closes with the service. */
+  private Embedder shared;
+
+  /** The embedder without its close: SearchEngine.close closes its embedder. */
+  private record KeptOpen(Embedder e) implements Embedder {
+    public String name() {
+      return e.name();
+    }
+
+    public int dimension() {
+      return e.dimension();
+    }
+
+    public List<float[]> embedPassages(List<String> passages) throws IOException {
+      return e.embedPassages(passages);
+    }
+
+    public float[] embedQuery(String query) throws IOException {
+      return e.embedQuery(query);
+    }
+  }
   private final Map<String, Cached> cache = new LinkedHashMap<>(64, 0.75f, true) {
     @Override
     protected boolean removeEldestEntry(Map.Entry<String, Cached> e) {
@@ -75,25 +103,27 @@ final class SearchService implements AutoCloseable {
     }
   }
 
-  private SearchService(SearchEngine engine) {
+  private SearchService(SearchEngine engine, ClawFileSystem fs, MasterKeys keys, Embedder embedder) {
     this.engine = engine;
+    this.fs = fs;
+    this.keys = keys;
+    this.embedder = embedder;
   }
 
   /** Opens the vault's index (in VAULT/index), follows the file system and serves search/ and system/index/. */
   static SearchService start(ClawFileSystem fs, MasterKeys keys, Embedder embedder, VirtualDir system) throws IOException {
-    SearchEngine engine = SearchEngine.open(fs.vaultDir().resolve("index"), new FsSource(fs), embedder,
-        Sealer.of(keys.subkey(KeyPurpose.VECTORS)), KeyedHash.of(keys.subkey(KeyPurpose.INDEX_TOKENS)),
-        SearchEngine.Settings.defaults());
-    SearchService s = new SearchService(engine);
+    SearchService s = new SearchService(null, fs, keys, embedder);
+    s.shared = new KeptOpen(embedder);
+    s.engine = s.openEngine();
     fs.addChangeListener(new ChangeListener() {
       @Override
       public void contentChanged(long ino) {
-        engine.contentChanged(ino);
+        s.engine.contentChanged(ino);
       }
 
       @Override
       public void namesChanged(long ino) {
-        engine.namesChanged(ino);
+        s.engine.namesChanged(ino);
       }
     });
     fs.registerVirtual("search", s.tree());
@@ -105,6 +135,99 @@ final class SearchService implements AutoCloseable {
 
   SearchEngine engine() {
     return engine;
+  }
+
+  // ================================================================== the index's key
+
+  /** The {@code setting} row naming the master key the index is sealed under (plain, u32 as text). */
+  private static final String KEY_SETTING = "keyid";
+
+  /**
+   * Opens the index under the key its key id row names. An index without the row (made before
+   * rotation existed) is under the primary when the keyset has only that key; an index under a
+   * key the keyset lacks, or one that cannot be told, is dropped and rebuilt from the files (it
+   * is derived data). A new index is stamped with the primary.
+   */
+  private SearchEngine openEngine() throws IOException {
+    Path dir = fs.vaultDir().resolve("index");
+    Integer k = indexKeyId(dir);
+    boolean exists = Files.exists(dir.resolve("index.db"));
+    if (exists && (k == null ? keys.keyIds().size() > 1 : !keys.keyIds().contains(k))) {
+      LOG.log(Level.INFO, "the search index is not under a key of this keyset: dropped, every file is indexed again");
+      dropIndex(dir);
+      exists = false;
+    }
+    int keyId = exists && k != null ? k : keys.primaryKeyId();
+    stampKeyId(dir, keyId);
+    return SearchEngine.open(dir, new FsSource(fs), shared,
+        Sealer.of(keys.subkey(keyId, KeyPurpose.VECTORS)), KeyedHash.of(keys.subkey(keyId, KeyPurpose.INDEX_TOKENS)),
+        SearchEngine.Settings.defaults());
+  }
+
+  /** The key id the index in {@code dir} names, or null (no index, or one without the row). */
+  static Integer indexKeyId(Path dir) {
+    Path db = dir.resolve("index.db");
+    if (!Files.exists(db)) {
+      return null;
+    }
+    org.sqlite.SQLiteConfig cfg = new org.sqlite.SQLiteConfig();
+    cfg.setReadOnly(true);
+    cfg.setBusyTimeout(5000);
+    try (java.sql.Connection c = java.sql.DriverManager.getConnection("jdbc:sqlite:" + db, cfg.toProperties());
+        java.sql.Statement s = c.createStatement();
+        java.sql.ResultSet rs = s.executeQuery("SELECT v FROM setting WHERE k = '" + KEY_SETTING + "'")) {
+      return rs.next() ? Integer.parseUnsignedInt(rs.getString(1)) : null;
+    } catch (java.sql.SQLException | NumberFormatException e) {
+      return null; // no setting table yet, or damaged: treated as an index of unknown key
+    }
+  }
+
+  /** The key id of the index in {@code dir} as {@code clawfs check} should use it: its row, else the primary. */
+  static int indexKeyId(Path dir, MasterKeys keys) {
+    Integer k = indexKeyId(dir);
+    return k != null && keys.keyIds().contains(k) ? k : keys.primaryKeyId();
+  }
+
+  private static void stampKeyId(Path dir, int keyId) throws IOException {
+    Files.createDirectories(dir);
+    try (java.sql.Connection c = java.sql.DriverManager.getConnection("jdbc:sqlite:" + dir.resolve("index.db"));
+        java.sql.Statement s = c.createStatement()) {
+      s.execute("PRAGMA journal_mode=WAL");
+      s.execute("CREATE TABLE IF NOT EXISTS setting (k TEXT PRIMARY KEY, v TEXT NOT NULL)");
+      s.executeUpdate("INSERT OR REPLACE INTO setting VALUES ('" + KEY_SETTING + "', '" + Integer.toUnsignedString(keyId) + "')");
+    } catch (java.sql.SQLException e) {
+      throw new IOException("search index: " + e.getMessage(), e);
+    }
+  }
+
+  /** Deletes the index files (the database with its WAL, the HNSW snapshot). */
+  static void dropIndex(Path dir) throws IOException {
+    for (String f : List.of("index.db", "index.db-wal", "index.db-shm", "index.db-journal", "hnsw.sealed")) {
+      Files.deleteIfExists(dir.resolve(f));
+    }
+  }
+
+  /**
+   * Key rotation: the index is dropped and rebuilt under the primary key from the files (the
+   * blind tokens and vectors cannot be carried over without re-reading the text). Searches
+   * meanwhile see what has been indexed again so far.
+   */
+  synchronized void rekey() throws IOException {
+    Path dir = fs.vaultDir().resolve("index");
+    Integer k = indexKeyId(dir);
+    if (k != null && k == keys.primaryKeyId()) {
+      return;
+    }
+    SearchEngine old = engine;
+    old.close();
+    dropIndex(dir);
+    engine = openEngine();
+    forget();
+  }
+
+  /** The key id the running index is sealed under. */
+  Integer keyId() throws IOException {
+    return indexKeyId(fs.vaultDir().resolve("index"));
   }
 
   /** The file system as the index sees it. */
@@ -373,6 +496,7 @@ final class SearchService implements AutoCloseable {
   @Override
   public void close() throws IOException {
     engine.close();
+    embedder.close();
   }
 
   /**

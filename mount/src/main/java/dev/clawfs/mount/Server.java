@@ -94,6 +94,7 @@ final class Server implements Callable<Integer> {
     MasterKeys keys;
     ClawFileSystem fs;
     VaultLock lock;
+    char[] resumeRekey = null; // a rekey cut short needs the passphrase for its last header write
     try {
       Mounts.checkVault(vault);
       try {
@@ -104,6 +105,9 @@ final class Server implements Callable<Integer> {
       }
       try {
         keys = VaultHeader.unlock(vault, passphrase);
+        if (keys.keyIds().size() > 1) {
+          resumeRekey = passphrase.clone();
+        }
       } finally {
         Arrays.fill(passphrase, '\0');
       }
@@ -177,6 +181,8 @@ final class Server implements Callable<Integer> {
       }
     }
     SearchService searchService = search;
+    KeyService keyService = new KeyService(vault, fs, keys, history, searchService);
+    keyService.register(system);
     if (searchService != null) {
       // a caller's search hits are the files it could open itself
       searchService.filterBy((c, path) -> gate.denial(c, dev.clawfs.fuse.Access.READ, path) == null
@@ -329,6 +335,7 @@ final class Server implements Callable<Integer> {
           Mounts.run(java.util.List.of("fusermount", "-u", "-z", mountpoint.toString()));
         }
         adapter.awaitDestroyed(java.time.Duration.ofSeconds(30));
+        keyService.close();
         if (searchService != null) {
           searchService.close();
         }
@@ -345,6 +352,9 @@ final class Server implements Callable<Integer> {
       }
     }, "clawfs-shutdown"));
     ClawFileSystem.warmUpCryptoInBackground();
+    if (resumeRekey != null) {
+      keyService.resumeIfNeeded(resumeRekey);
+    }
     // plain `umount MOUNTPOINT` then goes through /sbin/umount.fuse.clawfs, which waits for the commit
     boolean marked = Mounts.markForUmountHelper(mountpoint);
     LOG.log(Level.INFO, "serving {0} at {1}", vault, mountpoint);
@@ -356,6 +366,7 @@ final class Server implements Callable<Integer> {
       SystemdNotify.send("READY=1\nSTATUS=serving " + vault + " at " + mountpoint);
     }
     adapter.awaitDestroyed();
+    keyService.close();
     if (ready == null) {
       SystemdNotify.send("STOPPING=1\nSTATUS=unmounted; committing and closing");
     }
