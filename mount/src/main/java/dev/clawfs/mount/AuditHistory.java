@@ -361,6 +361,11 @@ final class AuditHistory implements AutoCloseable {
     return out;
   }
 
+  /** What this history holds ("audit", "transcript"), for messages. */
+  String what() {
+    return what;
+  }
+
   /** "3 segments, 1.2 MiB of at most 64 MiB". */
   String status() {
     try {

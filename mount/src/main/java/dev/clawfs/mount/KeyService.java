@@ -52,7 +52,8 @@ final class KeyService {
   private final Path vault;
   private final ClawFileSystem fs;
   private final MasterKeys keys;
-  private final AuditHistory history;
+  /** The sealed line histories: the audit's, and the agents' transcripts once they are open. */
+  private final List<AuditHistory> histories = new java.util.concurrent.CopyOnWriteArrayList<>();
   private final SearchService search;
 
   // progress, read by status(); written by the job
@@ -72,8 +73,15 @@ final class KeyService {
     this.vault = vault;
     this.fs = fs;
     this.keys = keys;
-    this.history = history;
+    if (history != null) {
+      histories.add(history);
+    }
     this.search = search;
+  }
+
+  /** Another sealed history to re-seal (the agents' transcripts, opened after this service). */
+  void addHistory(AuditHistory h) {
+    histories.add(h);
   }
 
   /** Serves system/keys/status (progress) and system/keys/control (root writes a command). */
@@ -204,8 +212,8 @@ final class KeyService {
       progress.accept("re-sealing the metadata");
       fs.resealMetadata();
       state = "audit history";
-      if (history != null) {
-        history.rekey();
+      for (AuditHistory h : histories) {
+        h.rekey();
       }
       state = "admin files";
       for (SealedFile f : sealedFiles()) {
@@ -306,10 +314,10 @@ final class KeyService {
     for (long ino : use.unreadable()) {
       left.add("inode " + ino + ": its content file header cannot be read");
     }
-    if (history != null) {
-      for (Map.Entry<Integer, Integer> e : history.keyUse().entrySet()) {
+    for (AuditHistory h : histories) {
+      for (Map.Entry<Integer, Integer> e : h.keyUse().entrySet()) {
         if (e.getKey() != primary) {
-          left.add(e.getValue() + " audit segments are still under an old key");
+          left.add(e.getValue() + " " + h.what() + " segments are still under an old key");
         }
       }
     }

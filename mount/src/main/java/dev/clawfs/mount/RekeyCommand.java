@@ -81,10 +81,12 @@ final class RekeyCommand implements Callable<Integer> {
     }
     ClawFileSystem fs;
     AuditHistory history;
+    TranscriptHistory transcripts;
     try {
       fs = ClawFileSystem.open(v, keys, 1000);
       ClawFileSystem.warmUpCryptoInBackground(); // cold, the JDK seals at a fraction of its speed
       history = AuditHistory.open(v.resolve("audit"), keys, Long.MAX_VALUE / 4);
+      transcripts = TranscriptHistory.open(v, keys);
     } catch (IOException | FsException e) {
       Arrays.fill(p, '\0');
       keys.destroy();
@@ -93,6 +95,7 @@ final class RekeyCommand implements Callable<Integer> {
     boolean ok;
     String status;
     KeyService ks = new KeyService(v, fs, keys, history, null);
+    ks.addHistory(transcripts.segments());
     try {
       char[] keep;
       try {
@@ -106,6 +109,7 @@ final class RekeyCommand implements Callable<Integer> {
       ok = ks.run(keep, System.out::println);
       status = ks.status();
     } finally {
+      transcripts.close();
       history.close();
       fs.close();
       keys.destroy();

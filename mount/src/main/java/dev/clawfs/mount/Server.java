@@ -209,6 +209,7 @@ final class Server implements Callable<Integer> {
     java.util.Map<String, java.util.List<byte[]>> storedTranscripts = new java.util.concurrent.ConcurrentHashMap<>();
     try {
       transcripts = TranscriptHistory.open(vault, keys);
+      keyService.addHistory(transcripts.segments());
       storedTranscripts.putAll(transcripts.load());
       java.util.Set<String> registered = new java.util.HashSet<>();
       agents.list().forEach(a -> registered.add(a.name()));

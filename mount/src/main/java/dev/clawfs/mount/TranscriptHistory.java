@@ -78,6 +78,11 @@ final class TranscriptHistory implements AutoCloseable {
     append(agent, REMOVED, true);
   }
 
+  /** The underlying segments, for key rotation. */
+  AuditHistory segments() {
+    return history;
+  }
+
   String status() {
     return history.status();
   }
