@@ -466,6 +466,11 @@ public final class ClawFileSystem implements AutoCloseable {
     return vaultDir;
   }
 
+  /** What the metadata writer did (for system/metrics and system/health). */
+  public CommitMetrics commitMetrics() {
+    return meta.commitMetrics;
+  }
+
   // ================================================================== path resolution
 
   private static List<Name> split(byte[] path) {
