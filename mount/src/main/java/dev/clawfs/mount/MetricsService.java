@@ -173,7 +173,7 @@ final class MetricsService implements AutoCloseable {
     String what = bytes(avail) + " free for files of " + bytes(total) + " (net of the reserve kept for metadata"
         + " and the index)";
     if (avail < Math.min(1L << 30, total / 20)) {
-      return Health.Check.fail("disk", "the vault's disk is " + (avail == 0 ? "full: writes fail with ENOSPC; "
+      return Health.Check.fail("disk", "the vault's disk is " + (avail < (1 << 20) ? "full: writes fail with ENOSPC; "
           : "nearly full: ") + what);
     }
     if (avail < Math.min(5L << 30, total / 10)) {
@@ -191,9 +191,9 @@ final class MetricsService implements AutoCloseable {
           + " (fsync fails until a commit succeeds)").withRootDetail(stats.lastError());
     }
     LatencyHistogram.Snapshot l = c.latency();
-    String last = c.lastSuccessMillis() == 0 ? "none yet" : "last " + ago(now, c.lastSuccessMillis());
-    return Health.Check.ok("commit", c.commits() + " commits (" + last + ", p99 "
-        + millis(l.quantileSeconds(0.99)) + "), " + stats.pendingMetadataOps() + " changes pending");
+    String done = c.commits() == 0 ? "no commit yet" : c.commits() + " commits (the last " + ago(now, c.lastSuccessMillis())
+        + ", p99 " + millis(l.quantileSeconds(0.99)) + ")";
+    return Health.Check.ok("commit", done + ", " + stats.pendingMetadataOps() + " changes pending");
   }
 
   private Health.Check searchCheck(long now, SearchEngine.Status s) {

@@ -266,7 +266,7 @@ final class Server implements Callable<Integer> {
     try {
       String[] fuseOpts = FuseAdapter.mountOptions(vault.toString(), root, extraOptions);
       LOG.log(Level.DEBUG, "mounting with FUSE options {0}, {1} threads, commit interval {2} ms, log level {3}",
-          String.join(" ", fuseOpts), fuseThreads(), commitIntervalMs, Logs.name(Logs.level()));
+          String.join(" ", fuseOpts), fuseThreads(), Long.toString(commitIntervalMs), Logs.name(Logs.level()));
       var loop = adapter.start(mountpoint, fuseOpts, fuseThreads());
       long deadline = System.nanoTime() + 20_000_000_000L;
       while (!Mounts.isClawfsMount(mountpoint)) {
