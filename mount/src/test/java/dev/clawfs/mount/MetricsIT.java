@@ -68,6 +68,16 @@ class MetricsIT {
     return s == null ? 0 : s.value();
   }
 
+  /** The server's pid from system/status (not clawfs status: a JVM start less). */
+  private static long pidOf(MountedVault v) throws IOException {
+    for (String line : Files.readAllLines(v.path("system/status"))) {
+      if (line.startsWith("pid: ")) {
+        return Long.parseLong(line.substring(5).trim());
+      }
+    }
+    throw new AssertionError("no pid in system/status");
+  }
+
   private static Result sh(String script) {
     return MountedVault.run(List.of("sh", "-c", script), null, 120);
   }
@@ -115,7 +125,7 @@ class MetricsIT {
     Result r = MountedVault.clawfs(init.toArray(String[]::new));
     assertEquals(0, r.exitCode(), r.toString());
     vault.mount();
-    serverPid = vault.serverPid();
+    serverPid = pidOf(vault);
     Path mnt = vault.mountpoint();
     Path ws = vault.path("workspaces");
 
@@ -217,7 +227,7 @@ class MetricsIT {
   @Test
   void logLevelTakesEffect() throws Exception {
     vault = MountedVault.create(base, "--no-search", "--log-level", "debug");
-    serverPid = vault.serverPid();
+    serverPid = pidOf(vault);
     Path log = Mounts.logFile(vault.mountpoint());
     String text = Files.readString(log, StandardCharsets.ISO_8859_1);
     assertTrue(text.contains(" DEBUG clawfs.server: mounting with FUSE options"), text);
