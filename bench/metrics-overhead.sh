@@ -13,6 +13,8 @@
 #   rm      rm -r
 #   write   dd of MIB MiB in 128 KiB writes, then fsync (conv=fsync)
 #   read    dd of it back in 128 KiB reads (no keep_cache: the open drops cached pages)
+#   server-cpu  the server process's CPU time (utime + stime) over all phases: less sensitive to
+#               other load on the machine than the wall-clock times
 # Prints ms per phase per jar and round, and the median ratio NEW/OLD per phase. With NEW.jar,
 # system/metrics is read once a second throughout (a scraper), so its own cost is included.
 set -euo pipefail
@@ -28,15 +30,19 @@ cleanup() {
   CLAWFS_JAR=$NEW "$REPO/clawfs" umount "$MNT" >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
+cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; } # utime + stime of a process, in clock ticks
 ms() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
 run() { # jar label
   cleanup; rm -rf "$W"; mkdir -p "$MNT"; printf 'metrics-bench-passphrase\n' > "$W/pw"
   CLAWFS_JAR=$1 "$REPO/clawfs" init "$W/vault" --passphrase-file "$W/pw" --kdf-memory-kib 8192 --kdf-iterations 1 >/dev/null
   CLAWFS_JAR=$1 "$REPO/clawfs" mount "$W/vault" "$MNT" --passphrase-file "$W/pw" --no-search >/dev/null
   if [ -e "$MNT/system/metrics" ]; then
-    ( while sleep 1; do cat "$MNT/system/metrics" > /dev/null 2>&1 || break; done ) & SCRAPER=$!
+    # its own stdout: tee must see the end of run's output when run returns
+    ( while sleep 1; do cat "$MNT/system/metrics" || break; done ) > /dev/null 2>&1 & SCRAPER=$!
   fi
-  local d=$MNT/workspaces/b t
+  local d=$MNT/workspaces/b t pid cpu0
+  pid=$(sed -n 's/^pid: //p' "$MNT/system/status")
+  cpu0=$(cpu "$pid")
   mkdir -p "$d"
   t=$(date +%s%N)
   for i in $(seq 1 "$FILES"); do
@@ -50,10 +56,12 @@ run() { # jar label
   t=$(date +%s%N); dd if=/dev/zero of="$MNT/workspaces/big" bs=128k count=$((MIB * 8)) conv=fsync status=none
   local wr; wr=$(ms "$t")
   t=$(date +%s%N); dd if="$MNT/workspaces/big" of=/dev/null bs=128k status=none; local rd; rd=$(ms "$t")
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$2" "$create" "$st" "$readall" "$del" "$wr" "$rd"
+  [ -n "$SCRAPER" ] && kill "$SCRAPER" 2>/dev/null; SCRAPER=""
+  local cpums=$(( ($(cpu "$pid") - cpu0) * 1000 / $(getconf CLK_TCK) ))
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$2" "$create" "$st" "$readall" "$del" "$wr" "$rd" "$cpums"
 }
 OUT=$(mktemp)
-printf 'jar\tcreate\tstat\tcat\trm\twrite\tread   (ms; %s files, %s MiB; %s cores, load %s)\n' "$FILES" "$MIB" "$(nproc)" "$(cut -d' ' -f1-3 /proc/loadavg)"
+printf 'jar\tcreate\tstat\tcat\trm\twrite\tread\tserver-cpu   (ms; %s files, %s MiB; %s cores, load %s)\n' "$FILES" "$MIB" "$(nproc)" "$(cut -d' ' -f1-3 /proc/loadavg)"
 for r in $(seq 1 "$ROUNDS"); do
   run "$OLD" old | tee -a "$OUT"
   run "$NEW" new | tee -a "$OUT"
@@ -62,12 +70,12 @@ python3 - "$OUT" "$FILES" "$MIB" <<'PY'
 import sys, statistics
 rows = [l.split('\t') for l in open(sys.argv[1]).read().split('\n') if l]
 files, mib = int(sys.argv[2]), int(sys.argv[3])
-names = ['create', 'stat', 'cat', 'rm', 'write', 'read']
+names = ['create', 'stat', 'cat', 'rm', 'write', 'read', 'server-cpu']
 for i, n in enumerate(names, 1):
     old = statistics.median(int(r[i]) for r in rows if r[0] == 'old')
     new = statistics.median(int(r[i]) for r in rows if r[0] == 'new')
     per = f"{mib / (old / 1000):.0f} -> {mib / (new / 1000):.0f} MiB/s" if n in ('write', 'read') \
-        else f"{old * 1000 / files:.0f} -> {new * 1000 / files:.0f} us/file"
+        else "all phases" if n == 'server-cpu' else f"{old * 1000 / files:.0f} -> {new * 1000 / files:.0f} us/file"
     print(f"{n:7s} median old {old:.0f} ms, new {new:.0f} ms, new/old {new / old:.3f} ({per})")
 PY
 rm -f "$OUT"
