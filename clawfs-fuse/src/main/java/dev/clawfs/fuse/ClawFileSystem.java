@@ -472,6 +472,11 @@ public final class ClawFileSystem implements AutoCloseable {
     return vaultDir;
   }
 
+  /** What the metadata writer did (for system/metrics and system/health). */
+  public CommitMetrics commitMetrics() {
+    return meta.commitMetrics;
+  }
+
   // ================================================================== path resolution
 
   /** "/a/b" of the first {@code count} names. */

@@ -49,6 +49,7 @@ public final class FuseAdapter extends FuseStubFS {
   private final Charset charset = Charset.defaultCharset();
   private final boolean asciiCompatible = isAsciiCompatible(charset);
   private final CountDownLatch destroyed = new CountDownLatch(1);
+  private final FuseMetrics metrics = new FuseMetrics();
   private volatile FuseLoop loop;
 
   public FuseAdapter(ClawFileSystem fs) {
@@ -96,6 +97,17 @@ public final class FuseAdapter extends FuseStubFS {
     return new String[] {"-o", o.toString()};
   }
 
+  /** The counters of this adapter's operations (for system/metrics). */
+  public FuseMetrics metrics() {
+    return metrics;
+  }
+
+  /** FUSE worker threads: {alive, idle}; {0, 0} before the mount is up. */
+  public int[] workerThreads() {
+    FuseLoop l = loop;
+    return l == null ? new int[2] : l.threads();
+  }
+
   /** Blocks until libfuse calls destroy (after an unmount). */
   public void awaitDestroyed() throws InterruptedException {
     destroyed.await();
@@ -139,13 +151,20 @@ public final class FuseAdapter extends FuseStubFS {
     return new Caller((int) ctx.uid.get(), (int) ctx.gid.get(), (int) ctx.pid.get());
   }
 
-  /** The one errno mapping: specific failures first, then anything else logged and turned into EIO. */
-  private static int call(String op, IntSupplier body) {
+  /**
+   * An operation on an open descriptor, timed and counted. The one errno mapping: specific
+   * failures first, then anything else logged and turned into EIO.
+   */
+  private int call(String op, IntSupplier body) {
+    long t0 = System.nanoTime();
+    int r;
     try {
-      return body.getAsInt();
+      r = body.getAsInt();
     } catch (Throwable e) {
-      return errnoOf(op, e);
+      r = errnoOf(op, e);
     }
+    metrics.record(op, r, System.nanoTime() - t0);
+    return r;
   }
 
   private static int errnoOf(String op, Throwable t) {
@@ -195,13 +214,16 @@ public final class FuseAdapter extends FuseStubFS {
     } catch (Denied d) {
       r = -Errno.EACCES;
       deniedBy = d.by;
+      metrics.denied();
     } catch (Throwable e) {
       r = errnoOf(op, e);
     }
+    long took = System.nanoTime() - t0;
+    metrics.record(op, r, took);
     if (auditing) {
       try {
         listener.completed(new OpEvent(System.currentTimeMillis(), op, gatePath(path), gatePath(path2),
-            r < 0 ? -r : 0, c.uid(), c.gid(), c.pid(), flags, System.nanoTime() - t0, deniedBy));
+            r < 0 ? -r : 0, c.uid(), c.gid(), c.pid(), flags, took, deniedBy));
       } catch (RuntimeException e) {
         LOG.log(Level.WARNING, "audit listener failed: {0}", e.toString());
       }
@@ -422,7 +444,9 @@ public final class FuseAdapter extends FuseStubFS {
       fi.fh.set(fh);
       Pointer mem = Struct.getMemory(fi);
       int bits = mem.getByte(FI_BITS_OFFSET);
-      if (fs.bypassPageCache(fh)) {
+      boolean direct = fs.bypassPageCache(fh);
+      metrics.opened(direct);
+      if (direct) {
         // direct_io: virtual content may change size between stat and read; a stored file with
         // more than one kernel inode (hard links, a name unlinked while open) must not be read
         // from pages cached under one of them (ClawFileSystem.bypassPageCache)
@@ -442,7 +466,9 @@ public final class FuseAdapter extends FuseStubFS {
       check(c, Access.CREATE, path);
       long fh = fs.create(bytes(path), (int) mode, flags, c);
       fi.fh.set(fh);
-      if (fs.isVirtualHandle(fh)) {
+      boolean direct = fs.isVirtualHandle(fh);
+      metrics.opened(direct);
+      if (direct) {
         Pointer mem = Struct.getMemory(fi);
         mem.putByte(FI_BITS_OFFSET, (byte) (mem.getByte(FI_BITS_OFFSET) | 1));
       }
@@ -484,6 +510,7 @@ public final class FuseAdapter extends FuseStubFS {
       byte[] b = ioBuffer(size);
       int n = fs.read(fi.fh.get(), offset, b, (int) size, fi.flags.get(), streamWait);
       buf.put(0, b, 0, n);
+      metrics.read(n);
       return n;
     });
   }
@@ -493,7 +520,9 @@ public final class FuseAdapter extends FuseStubFS {
     return call("write", () -> {
       byte[] b = ioBuffer(size);
       buf.get(0, b, 0, (int) size);
-      return fs.write(fi.fh.get(), offset, b, (int) size);
+      int n = fs.write(fi.fh.get(), offset, b, (int) size);
+      metrics.written(n);
+      return n;
     });
   }
 

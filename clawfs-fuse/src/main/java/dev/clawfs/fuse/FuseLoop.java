@@ -109,6 +109,13 @@ final class FuseLoop {
     t.start();
   }
 
+  /** Worker threads: {alive, idle (waiting for a request)}. */
+  int[] threads() {
+    synchronized (lock) {
+      return new int[] {alive, idle};
+    }
+  }
+
   /** Whether the request the calling worker is processing was interrupted by the caller. */
   boolean interrupted() {
     return lib.fuse_interrupted() != 0;

@@ -73,6 +73,7 @@ final class MetadataStore implements AutoCloseable {
   private final Thread writer;
   private volatile boolean contentWritten;
   private volatile ContentStore contentStore;
+  final CommitMetrics commitMetrics = new CommitMetrics();
 
   /** Queued change; inode snapshots are taken when the batch is committed. */
   sealed interface Op {}
@@ -502,7 +503,9 @@ final class MetadataStore implements AutoCloseable {
         takenSeq = batchSeq;
       }
       try {
+        long t0 = System.nanoTime();
         commit(batch);
+        commitMetrics.succeeded(batch.size(), System.nanoTime() - t0);
         synchronized (this) {
           durableSeq = batchSeq;
           if (lastError != null && failedUpToSeq <= batchSeq) {
@@ -514,6 +517,7 @@ final class MetadataStore implements AutoCloseable {
         FsException fe =
             e instanceof FsException f ? f : new FsException(isFull(e) ? Errno.ENOSPC : Errno.EIO, "metadata commit failed: " + e.getMessage(), e);
         LOG.log(Level.ERROR, "metadata commit failed; will retry: {0}", fe.getMessage());
+        commitMetrics.failed(fe.errno());
         synchronized (this) {
           lastError = fe;
           failedUpToSeq = batchSeq;

@@ -385,6 +385,24 @@ final class AgentRunner implements AutoCloseable {
     return b.toString();
   }
 
+  /** Questions and tasks waiting or running, for system/metrics. */
+  int queued() {
+    return waiting.get();
+  }
+
+  long doneCount() {
+    return done.get();
+  }
+
+  long failedCount() {
+    return failed.get();
+  }
+
+  /** The last failure's message, or null. */
+  String lastError() {
+    return lastError;
+  }
+
   String status() {
     AgentSettings s = settings;
     StringBuilder b = new StringBuilder();

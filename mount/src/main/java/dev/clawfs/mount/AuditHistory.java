@@ -366,6 +366,25 @@ final class AuditHistory implements AutoCloseable {
     return what;
   }
 
+  /** Sealed history on disk, its bound, and writes that failed (for system/metrics). */
+  record Usage(long bytes, long maxBytes, long writeFailures) {}
+
+  Usage usage() {
+    long total = 0;
+    try {
+      for (Path p : segments(dir)) {
+        total += Files.size(p);
+      }
+    } catch (IOException e) {
+      total = -1;
+    }
+    long f;
+    synchronized (this) {
+      f = failures;
+    }
+    return new Usage(total, maxBytes, f);
+  }
+
   /** "3 segments, 1.2 MiB of at most 64 MiB". */
   String status() {
     try {

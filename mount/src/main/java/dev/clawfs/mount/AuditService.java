@@ -421,6 +421,21 @@ final class AuditService implements OpListener, AutoCloseable {
 
   // ================================================================== status and queries
 
+  /** The audit's counters for system/metrics and system/health; {@code history} null when none is kept. */
+  record Counters(long fuseEvents, long ebpfEvents, long toolEvents, long agentEvents, long denials, long anomalies,
+      long queueDrops, long readerDrops, long ebpfDrops, int queued, int queueCapacity, int readers, boolean ebpfOn,
+      String ebpfStatus, AuditHistory.Usage history) {}
+
+  Counters counters() {
+    boolean on;
+    synchronized (this) {
+      on = bpf != null;
+    }
+    return new Counters(fuseEvents.get(), ebpfEvents.get(), toolEvents.get(), agentEvents.get(), denials.get(),
+        anomalies.get(), queueDrops.get(), log.readerDrops(), bpfDropped(), queue.size(), QUEUE, log.readers(), on,
+        bpfStatus(), history == null ? null : history.usage());
+  }
+
   String status() {
     StringBuilder b = new StringBuilder();
     b.append("fuse: on\n");

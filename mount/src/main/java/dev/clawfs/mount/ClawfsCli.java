@@ -30,13 +30,13 @@ import picocli.CommandLine.Parameters;
 @Command(
     name = "clawfs",
     mixinStandardHelpOptions = true,
-    version = "clawfs 0.1.0",
+    version = "clawfs " + ClawfsCli.VERSION,
     description = "Encrypted, searchable, agent-ready file system.",
     subcommands = {
       ClawfsCli.Init.class,
       ClawfsCli.Mount.class,
       ClawfsCli.Umount.class,
-      ClawfsCli.Status.class,
+      StatusCommand.class,
       ClawfsCli.Search.class,
       ClawfsCli.Reindex.class,
       CheckCommand.class,
@@ -50,6 +50,7 @@ import picocli.CommandLine.Parameters;
       MountHelper.Umount.class
     })
 public final class ClawfsCli implements Callable<Integer> {
+  static final String VERSION = "0.1.0";
   public static final int OK = 0;
   public static final int ERROR = 1;
   public static final int USAGE = 2;
@@ -60,7 +61,7 @@ public final class ClawfsCli implements Callable<Integer> {
   public static final int PROBLEMS = 6;
 
   public static void main(String[] args) {
-    System.setProperty("java.util.logging.SimpleFormatter.format", "%1$tFT%1$tT.%1$tL %4$s %3$s: %5$s%6$s%n");
+    LogOptions.configureFromEnvironment();
     CommandLine cl = new CommandLine(new ClawfsCli());
     // fuse3's mount.fuse runs `clawfs SOURCE TARGET -o OPTIONS` for `mount -t fuse.clawfs` when
     // /sbin/mount.fuse.clawfs is missing, and for `mount -t fuse clawfs#SOURCE TARGET`
@@ -149,6 +150,36 @@ public final class ClawfsCli implements Callable<Integer> {
         out.add("--no-search");
       }
       return out;
+    }
+  }
+
+  /** How much the server logs: --log-level, else log_level= in -o, else $CLAWFS_LOG_LEVEL, else info. */
+  static final class LogOptions {
+    @Option(names = "--log-level", paramLabel = "LEVEL",
+        description = "error, warn, info (default), debug or trace (also log_level= in -o, or $CLAWFS_LOG_LEVEL).")
+    String level;
+
+    static void configureFromEnvironment() {
+      java.util.logging.Level l = java.util.logging.Level.INFO;
+      String env = System.getenv("CLAWFS_LOG_LEVEL");
+      if (env != null && !env.isBlank()) {
+        try {
+          l = Logs.parse(env);
+        } catch (CliException e) {
+          System.err.println("clawfs: " + e.getMessage() + " (in CLAWFS_LOG_LEVEL); logging at info");
+        }
+      }
+      Logs.configure(l);
+    }
+
+    void apply() {
+      if (level != null) {
+        Logs.configure(Logs.parse(level));
+      }
+    }
+
+    List<String> asArguments() {
+      return level == null ? List.of() : List.of("--log-level", level);
     }
   }
 
@@ -287,6 +318,9 @@ public final class ClawfsCli implements Callable<Integer> {
     @CommandLine.Mixin
     AuditOptions audit = new AuditOptions();
 
+    @CommandLine.Mixin
+    LogOptions logs = new LogOptions();
+
     @Option(names = {"-o", "--options"}, paramLabel = "OPTS",
         description = "Mount options, comma separated, as in fstab: passphrase_file=F, ro, allow_other, uid=N, gid=N, noatime,"
             + " max_readahead=N, ... (see the README).")
@@ -306,6 +340,10 @@ public final class ClawfsCli implements Callable<Integer> {
       MountOptions opts = MountOptions.parse(options, sloppy);
       opts.warnings().forEach(w -> System.err.println("clawfs: " + w));
       opts.applyTo(pass, search, audit);
+      if (logs.level == null) {
+        logs.level = opts.logLevel();
+      }
+      logs.apply();
       long commitMs = opts.commitIntervalMs(commitIntervalMs);
       Mounts.checkVault(v);
       if (fake) {
@@ -330,6 +368,7 @@ public final class ClawfsCli implements Callable<Integer> {
       }
       serverArgs.addAll(search.asArguments());
       serverArgs.addAll(audit.asArguments());
+      serverArgs.addAll(logs.asArguments());
       if (foreground) {
         return Server.serve(v, m, p, opts.fuseOptions(), commitMs, opts.noAtime(), search, audit, null);
       }
@@ -409,19 +448,6 @@ public final class ClawfsCli implements Callable<Integer> {
       Path m = mountpoint.toAbsolutePath().normalize();
       Mounts.unmount(m);
       System.out.println("unmounted " + m);
-      return OK;
-    }
-  }
-
-  @Command(name = "status", description = "Show the vault, uptime, files, bytes and open handles of a mount.")
-  static final class Status implements Callable<Integer> {
-    @Parameters(index = "0", paramLabel = "MOUNTPOINT")
-    Path mountpoint;
-
-    @Override
-    public Integer call() throws Exception {
-      Path m = requireMount(mountpoint);
-      System.out.print(Files.readString(m.resolve("system").resolve("status"), StandardCharsets.UTF_8));
       return OK;
     }
   }

@@ -45,6 +45,7 @@ final class MountOptions {
   private String embeddingsUrl;
   private Path embeddingsKeyFile;
   private Long auditHistoryMiB;
+  private String logLevel;
 
   private MountOptions() {}
 
@@ -100,6 +101,12 @@ final class MountOptions {
       case "embeddings_url" -> embeddingsUrl = value;
       case "embeddings_key_file" -> embeddingsKeyFile = Path.of(value);
       case "audit_history_mib" -> auditHistoryMiB = number(opt, value, 0, 1 << 20);
+      case "log_level" -> {
+        if (!Logs.LEVELS.containsKey(value)) {
+          throw bad(opt, "wants error, warn, info, debug or trace");
+        }
+        logLevel = value;
+      }
       case "uid", "gid" -> {
         number(opt, value, 0, 4_294_967_294L);
         fuse.add(opt);
@@ -169,7 +176,7 @@ final class MountOptions {
         + " ro, rw, allow_other, uid=, gid=, noatime, nosuid, nodev, noexec, sync, dirsync, max_read=, max_write=,"
         + " max_readahead=, max_background=, congestion_threshold=, entry_timeout=, negative_timeout=,"
         + " attr_timeout=, async_read, commit_interval_ms=, nosearch, embedding_model=, embeddings_url=,"
-        + " embeddings_key_file=, audit_history_mib= (and ignores fstab's noauto, nofail, _netdev, user, x-*)");
+        + " embeddings_key_file=, audit_history_mib=, log_level= (and ignores fstab's noauto, nofail, _netdev, user, x-*)");
   }
 
   /** Splits at commas outside double quotes; quotes around a value are dropped. */
@@ -244,6 +251,11 @@ final class MountOptions {
     if (auditHistoryMiB != null) {
       audit.historyMiB = auditHistoryMiB;
     }
+  }
+
+  /** log_level= if given, else null. */
+  String logLevel() {
+    return logLevel;
   }
 
   /** commit_interval_ms= if given, else {@code otherwise}. */

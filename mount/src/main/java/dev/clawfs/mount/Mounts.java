@@ -117,6 +117,19 @@ final class Mounts {
     return null;
   }
 
+  /** Every ClawFS mount in this mount namespace's table, in its order. */
+  static List<Path> clawfsMounts() throws IOException {
+    List<Path> out = new java.util.ArrayList<>();
+    for (String line : Files.readAllLines(Path.of("/proc/self/mountinfo"), StandardCharsets.ISO_8859_1)) {
+      int dash = line.indexOf(" - ");
+      String[] f = line.split(" ");
+      if (dash >= 0 && f.length > 4 && line.substring(dash + 3).startsWith("fuse.clawfs ")) {
+        out.add(Path.of(unescape(f[4])));
+      }
+    }
+    return out;
+  }
+
   static boolean isClawfsMount(Path m) throws IOException {
     String e = mountEntry(m);
     return e != null && e.startsWith("fuse.clawfs ");

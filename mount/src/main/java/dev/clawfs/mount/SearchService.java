@@ -452,6 +452,16 @@ final class SearchService implements AutoCloseable {
 
   // ================================================================== system/index/
 
+  /** The index's counters (for system/metrics and system/health). */
+  SearchEngine.Status indexStatus() {
+    return engine.status();
+  }
+
+  /** True when nothing is queued for keywords or embeddings. */
+  boolean indexIdle() {
+    return engine.idle();
+  }
+
   String statusText() {
     SearchEngine.Status s = engine.status();
     StringBuilder b = new StringBuilder();

@@ -53,8 +53,12 @@ final class Server implements Callable<Integer> {
   @CommandLine.Mixin
   ClawfsCli.AuditOptions audit;
 
+  @CommandLine.Mixin
+  ClawfsCli.LogOptions logs = new ClawfsCli.LogOptions();
+
   @Override
   public Integer call() throws Exception {
+    logs.apply();
     PrintStream ready = new PrintStream(new java.io.FileOutputStream(java.io.FileDescriptor.out), true, StandardCharsets.UTF_8);
     // from here on, stdout carries only the readiness line; everything else goes to the log (stderr)
     System.setOut(System.err);
@@ -153,6 +157,7 @@ final class Server implements Callable<Integer> {
     // WASM tools at /tools; a vault made before tools/ was virtual has a stored tools/ folder,
     // which goes when empty and otherwise keeps the name (its files are the user's)
     ToolService tools = null;
+    String toolsOff = null;
     try {
       if (fs.dropEmptyTopLevel("tools")) {
         tools = ToolService.start(fs, vault, keys, gate, auditService, system);
@@ -160,6 +165,7 @@ final class Server implements Callable<Integer> {
         String why = "tools/ is a stored folder with files in it (made before tools/ held WASM tools):"
             + " move them out and mount again to get the tools";
         LOG.log(Level.WARNING, why);
+        toolsOff = why;
         system.dir("tools").file("status", () -> ("tools: off: " + why + "\n").getBytes(StandardCharsets.UTF_8));
       }
     } catch (IOException | RuntimeException e) {
@@ -291,9 +297,15 @@ final class Server implements Callable<Integer> {
     });
 
     FuseAdapter adapter = new FuseAdapter(fs, gate, auditService);
+    // system/metrics and system/health
+    MetricsService metrics = MetricsService.start(new MetricsService.Parts(vault, mountpoint, fs, adapter, searchService,
+        auditService, toolService, toolsOff, runners, started), system);
     boolean root = Identity.uid() == 0;
     try {
-      var loop = adapter.start(mountpoint, FuseAdapter.mountOptions(vault.toString(), root, extraOptions), fuseThreads());
+      String[] fuseOpts = FuseAdapter.mountOptions(vault.toString(), root, extraOptions);
+      LOG.log(Level.DEBUG, "mounting with FUSE options {0}, {1} threads, commit interval {2} ms, log level {3}",
+          String.join(" ", fuseOpts), fuseThreads(), Long.toString(commitIntervalMs), Logs.name(Logs.level()));
+      var loop = adapter.start(mountpoint, fuseOpts, fuseThreads());
       long deadline = System.nanoTime() + 20_000_000_000L;
       while (!Mounts.isClawfsMount(mountpoint)) {
         if (loop.isDone()) {
@@ -314,6 +326,7 @@ final class Server implements Callable<Integer> {
         Thread.sleep(20);
       }
     } catch (Exception e) {
+      metrics.close();
       if (searchService != null) {
         searchService.close();
       }
@@ -371,6 +384,7 @@ final class Server implements Callable<Integer> {
     if (ready == null) {
       SystemdNotify.send("STOPPING=1\nSTATUS=unmounted; committing and closing");
     }
+    metrics.close();
     long t0 = System.nanoTime();
     if (searchService != null) {
       searchService.close();

@@ -118,6 +118,11 @@ final class ToolService implements VirtualTree {
   private final Map<Integer, AtomicLong> held = new ConcurrentHashMap<>();
   private final AtomicLong runs = new AtomicLong();
   private final AtomicLong failedRuns = new AtomicLong();
+  /** Runs by tool and outcome, for system/metrics. */
+  private final Map<RunKey, AtomicLong> runsByOutcome = new ConcurrentHashMap<>();
+
+  /** A tool and how its runs ended: ok, nonzero_exit, limit, trapped, refused, cancelled. */
+  record RunKey(String tool, String outcome) {}
   private final String unavailable;
 
   private ToolService(ClawFileSystem fs, Path store, MasterKeys keys, PolicyGate gate, AuditService audit) {
@@ -431,6 +436,18 @@ final class ToolService implements VirtualTree {
     }
   }
 
+  /** Runs so far by tool and outcome. */
+  Map<RunKey, Long> runCounts() {
+    Map<RunKey, Long> out = new java.util.TreeMap<>(java.util.Comparator.comparing(RunKey::tool).thenComparing(RunKey::outcome));
+    runsByOutcome.forEach((k, v) -> out.put(k, v.get()));
+    return out;
+  }
+
+  /** Tools installed (shipped and root's). */
+  int toolCount() {
+    return runtime.tools().size();
+  }
+
   private String status() {
     StringBuilder b = new StringBuilder();
     b.append("tools: ").append(runtime.tools().size()).append('\n');
@@ -517,6 +534,9 @@ final class ToolService implements VirtualTree {
   /** Every run and refusal: counted, kept in the tool's log, sent to the audit stream. */
   private void recorded(RunRecord r) {
     runs.incrementAndGet();
+    String outcome = r.succeeded() ? "ok" : r.outcome() == RunRecord.Outcome.EXITED ? "nonzero_exit"
+        : r.outcome().name().toLowerCase(java.util.Locale.ROOT);
+    runsByOutcome.computeIfAbsent(new RunKey(r.tool(), outcome), k -> new AtomicLong()).incrementAndGet();
     if (!r.succeeded()) {
       failedRuns.incrementAndGet();
     }
