@@ -206,6 +206,17 @@ public final class VaultHeader {
   }
 
   /**
+   * Checks that the recovery key opens the vault's recovery slot, so a command can say so before
+   * it asks for a new passphrase. Never writes.
+   *
+   * @throws WrongRecoveryKeyException if the vault has no recovery slot or the key does not open it
+   */
+  public static void checkRecoveryKey(Path vaultDir, RecoveryKey key) {
+    HeaderFields f = HeaderFields.parse(read(vaultDir));
+    Keysets.toMasterKeys(openWithRecoveryKey(f, key), f.vaultId()).destroy();
+  }
+
+  /**
    * Opens the keyset with the recovery key and seals it under a new passphrase (same KDF
    * parameters, fresh salt). The recovery key stays valid; the old passphrase stops working.
    *

@@ -45,6 +45,7 @@ final class MountOptions {
   private String embeddingsUrl;
   private Path embeddingsKeyFile;
   private Long auditHistoryMiB;
+  private Long keyringTimeout;
 
   private MountOptions() {}
 
@@ -100,6 +101,7 @@ final class MountOptions {
       case "embeddings_url" -> embeddingsUrl = value;
       case "embeddings_key_file" -> embeddingsKeyFile = Path.of(value);
       case "audit_history_mib" -> auditHistoryMiB = number(opt, value, 0, 1 << 20);
+      case "keyring_timeout" -> keyringTimeout = number(opt, value, 0, Unlock.MAX_TIMEOUT);
       case "uid", "gid" -> {
         number(opt, value, 0, 4_294_967_294L);
         fuse.add(opt);
@@ -169,7 +171,7 @@ final class MountOptions {
         + " ro, rw, allow_other, uid=, gid=, noatime, nosuid, nodev, noexec, sync, dirsync, max_read=, max_write=,"
         + " max_readahead=, max_background=, congestion_threshold=, entry_timeout=, negative_timeout=,"
         + " attr_timeout=, async_read, commit_interval_ms=, nosearch, embedding_model=, embeddings_url=,"
-        + " embeddings_key_file=, audit_history_mib= (and ignores fstab's noauto, nofail, _netdev, user, x-*)");
+        + " embeddings_key_file=, audit_history_mib=, keyring_timeout= (and ignores fstab's noauto, nofail, _netdev, user, x-*)");
   }
 
   /** Splits at commas outside double quotes; quotes around a value are dropped. */
@@ -244,6 +246,11 @@ final class MountOptions {
     if (auditHistoryMiB != null) {
       audit.historyMiB = auditHistoryMiB;
     }
+  }
+
+  /** keyring_timeout= (seconds the unlocked key stays in the kernel keyring) if given, else {@code otherwise}. */
+  long keyringTimeout(long otherwise) {
+    return keyringTimeout != null ? keyringTimeout : otherwise;
   }
 
   /** commit_interval_ms= if given, else {@code otherwise}. */
