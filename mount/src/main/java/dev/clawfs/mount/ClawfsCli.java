@@ -329,7 +329,7 @@ public final class ClawfsCli implements Callable<Integer> {
       Mounts.prepareMountpoint(m);
       Mounts.forgetUmountHelper(m);
       Mounts.checkVaultNotMounted(v);
-      boolean fromKeyring = Unlock.kept(v);
+      boolean fromKeyring = Unlock.kept(v, note -> System.err.println("clawfs: " + note + "; asking for the passphrase"));
       char[] p = null;
       if (fromKeyring) {
         System.err.println("clawfs: unlocking with the key kept in the kernel keyring (no passphrase needed; `clawfs lock "

@@ -7,6 +7,7 @@ import dev.clawfs.crypto.VaultHeader;
 import java.lang.System.Logger.Level;
 import java.nio.file.Path;
 import java.util.Arrays;
+import java.util.function.Consumer;
 
 /**
  * How a server gets the vault's keys: from the passphrase, or from the keyset kept in the kernel
@@ -45,16 +46,42 @@ final class Unlock {
     return passphrase == null;
   }
 
-  /** Whether the kernel keyring holds a key for this vault (nothing is read but its presence). */
-  static boolean kept(Path vault) {
+  /**
+   * Whether the kernel keyring holds a key for this vault that fits its header. Checked here,
+   * where it is cheap, so that a stale key (another vault's, or kept before the header was
+   * rewritten) costs no server start: it is dropped and {@code notes} hears why. The server
+   * checks again, and also that the metadata opens with it.
+   */
+  static boolean kept(Path vault, Consumer<String> notes) {
     if (Keyring.unavailableReason() != null) {
       return false;
     }
+    byte[] vaultId = VaultHeader.vaultId(vault);
+    byte[] payload;
     try {
-      return Keyring.find(VaultHeader.vaultId(vault)) != 0;
+      payload = Keyring.read(vaultId);
     } catch (Keyring.KeyringException e) {
-      LOG.log(Level.WARNING, "cannot search the kernel keyring: {0}", e.getMessage());
+      notes.accept("cannot read the kernel keyring: " + e.getMessage());
       return false;
+    }
+    if (payload == null) {
+      return false;
+    }
+    UnlockedKeyset kept = null;
+    try {
+      kept = UnlockedKeyset.fromPayload(payload);
+      VaultHeader.unlock(vault, kept).destroy();
+      return true;
+    } catch (StaleKeysetException e) {
+      String dropped = Keyring.dropQuietly(vaultId);
+      notes.accept("the key kept in the kernel keyring does not fit the vault: " + e.getMessage()
+          + (dropped == null ? "" : "; " + dropped));
+      return false;
+    } finally {
+      Arrays.fill(payload, (byte) 0);
+      if (kept != null) {
+        kept.destroy();
+      }
     }
   }
 
