@@ -70,14 +70,6 @@ class KeysIT {
       Files.write(v.path("specs/blob.bin"), new byte[200_000]);
       v.unmount();
 
-      Path wrong = base.resolve("wrong");
-      Files.writeString(wrong, "not the passphrase\n");
-      byte[] before = Files.readAllBytes(header);
-      MountedVault.Result refused = clawfs("export-recovery-key", vaultPath, "--passphrase-file", wrong.toString());
-      assertEquals(3, refused.exitCode(), refused.toString());
-      assertEquals("", refused.stdout());
-      assertArrayEquals(before, Files.readAllBytes(header));
-
       MountedVault.Result export = clawfs("export-recovery-key", vaultPath, "--passphrase-file", v.passphraseFile().toString());
       assertEquals(0, export.exitCode(), export.toString());
       String[] lines = export.stdout().split("\n");
@@ -92,8 +84,8 @@ class KeysIT {
       assertFalse(Files.readString(header).contains(words.get(0) + " " + words.get(1)));
     }
 
-    // the passphrase is forgotten. A mistyped word (another valid word) and an unknown word are
-    // refused before any cryptography, with exit 3, and change nothing
+    // the passphrase is forgotten. A mistyped word (another valid word) is refused before any
+    // cryptography, with exit 3, and changes nothing (unknown words: RecoveryKeyTest)
     byte[] before = Files.readAllBytes(header);
     Path newPass = base.resolve("new-passphrase");
     Files.writeString(newPass, "a new passphrase, written down this time\n");
@@ -105,11 +97,6 @@ class KeysIT {
     assertEquals(3, mistyped.exitCode(), mistyped.toString());
     assertTrue(mistyped.stderr().contains("checksum") && mistyped.stderr().contains("nothing was changed"),
         mistyped.stderr());
-    typo.set(9, "aardvark");
-    MountedVault.Result unknown = clawfsWithStdin(String.join(" ", typo).getBytes(StandardCharsets.US_ASCII),
-        "recover", vaultPath, "--passphrase-file", newPass.toString());
-    assertEquals(3, unknown.exitCode(), unknown.toString());
-    assertTrue(unknown.stderr().contains("word 10 (\"aardvark\") is not a recovery key word"), unknown.stderr());
     assertArrayEquals(before, Files.readAllBytes(header));
 
     // the real words, as a person might type them: upper case, odd spacing, line numbers kept
@@ -166,7 +153,8 @@ class KeysIT {
         writeSynced(v.path("workspaces/kept.txt"), "survives a kill -9\n");
 
         // kill -9 the server; the stale mount stays for `clawfs mount` to clean up
-        long pid = v.serverPid();
+        long pid = Mounts.serverPid(v.mountpoint());
+        assertTrue(pid > 0, "no server pid for " + mnt);
         MountedVault.run(List.of("kill", "-9", Long.toString(pid)), null, 30);
         for (int i = 0; i < 400 && Files.exists(Path.of("/proc/" + pid)); i++) {
           Thread.sleep(25);
@@ -183,9 +171,6 @@ class KeysIT {
         assertTrue(lock.stdout().contains("dropped the key kept in the kernel keyring"), lock.stdout());
         assertEquals(0, Keyring.find(vaultId));
         assertEquals("survives a kill -9\n", Files.readString(v.path("workspaces/kept.txt")));
-        MountedVault.Result lockAgain = clawfs("lock", vault);
-        assertEquals(0, lockAgain.exitCode(), lockAgain.toString());
-        assertTrue(lockAgain.stdout().contains("nothing to drop"), lockAgain.stdout());
         assertEquals(0, clawfs("umount", mnt).exitCode());
         MountedVault.Result needs = clawfs("mount", vault, mnt, "--no-search");
         assertEquals(2, needs.exitCode(), needs.toString());
