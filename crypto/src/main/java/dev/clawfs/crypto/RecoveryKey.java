@@ -69,9 +69,8 @@ public final class RecoveryKey implements Destroyable {
    * separated by any whitespace or punctuation, line numbers ("1:", "2.") are skipped, and a
    * word may be given by its first four letters.
    *
-   * @throws WrongRecoveryKeyException naming the problem (an unknown word and its position, the
-   *     wrong number of words, a checksum mismatch); the message never quotes more than the one
-   *     unknown word
+   * @throws WrongRecoveryKeyException naming the problem (the position of an unknown word, the
+   *     wrong number of words, a checksum mismatch); the message never quotes a word
    */
   public static RecoveryKey parse(CharSequence text) {
     String[] tokens = text.toString().toLowerCase(Locale.ROOT).split("[^a-z]+");
@@ -82,8 +81,10 @@ public final class RecoveryKey implements Destroyable {
       }
       Integer v = INDEX.get(t);
       if (v == null) {
-        throw new WrongRecoveryKeyException("word " + (values.size() + 1) + " (\"" + t
-            + "\") is not a recovery key word: check its spelling against the printed key");
+        // the word itself is not quoted: error messages may end up in a log, and a near-miss
+        // gives a word of the key away
+        throw new WrongRecoveryKeyException("word " + (values.size() + 1) + " is not a recovery key word:"
+            + " check its spelling against the printed key");
       }
       values.add(v);
     }

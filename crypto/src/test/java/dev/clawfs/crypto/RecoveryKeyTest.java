@@ -131,6 +131,7 @@ class RecoveryKeyTest {
     WrongRecoveryKeyException e = assertThrows(WrongRecoveryKeyException.class,
         () -> RecoveryKey.parse(String.join(" ", words)));
     assertTrue(e.getMessage().startsWith("word 7 "), e.getMessage());
+    assertFalse(e.getMessage().contains(words.get(6)), "the mistyped word is not quoted: " + e.getMessage());
     assertTrue(e.getMessage().contains("not a recovery key word"), e.getMessage());
   }
 

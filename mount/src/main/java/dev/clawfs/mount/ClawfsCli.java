@@ -392,10 +392,19 @@ public final class ClawfsCli implements Callable<Integer> {
       pb.redirectError(ProcessBuilder.Redirect.appendTo(log.toFile()));
       Process proc = pb.start();
       try (OutputStream os = proc.getOutputStream()) {
-        if (p == null) {
-          os.close();
-        } else {
-          writePassphrase(os, p);
+        if (p != null) { // null: the server reads the key kept in the kernel keyring itself
+          byte[] bytes = StandardCharsets.UTF_8.encode(java.nio.CharBuffer.wrap(p)).array();
+          int len = 0;
+          while (len < bytes.length && bytes[len] != 0) {
+            len++;
+          }
+          os.write(bytes, 0, len);
+          os.write('\n');
+          Arrays.fill(bytes, (byte) 0);
+        }
+      } finally {
+        if (p != null) {
+          Arrays.fill(p, '\0');
         }
       }
       BufferedReader r = new BufferedReader(new InputStreamReader(proc.getInputStream(), StandardCharsets.UTF_8));
@@ -412,25 +421,6 @@ public final class ClawfsCli implements Callable<Integer> {
         System.err.println("clawfs: " + line.substring(6) + "; asking for the passphrase");
         return spawn(v, m, pass.read(false), serverArgs);
       }
-      return awaitReady(proc, line, v, m, log);
-    }
-
-    private static void writePassphrase(OutputStream os, char[] p) throws IOException {
-      try {
-        byte[] bytes = StandardCharsets.UTF_8.encode(java.nio.CharBuffer.wrap(p)).array();
-        int len = 0;
-        while (len < bytes.length && bytes[len] != 0) {
-          len++;
-        }
-        os.write(bytes, 0, len);
-        os.write('\n');
-        Arrays.fill(bytes, (byte) 0);
-      } finally {
-        Arrays.fill(p, '\0');
-      }
-    }
-
-    private static int awaitReady(Process proc, String line, Path v, Path m, Path log) throws Exception {
       if (line != null && line.startsWith("READY")) {
         System.out.println("mounted " + v + " at " + m + " (server pid " + proc.pid() + ", log " + log + ")");
         return OK;
