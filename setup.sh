@@ -9,7 +9,8 @@ repo=$(cd "$(dirname "$0")" && pwd)
 mode=${1:-all}
 
 need_pkgs=()
-pkgs=(fuse3 libfuse2 rsync git sqlite3 python3 util-linux procps clang llvm libbpf-dev bpftool lld wasi-libc libclang-rt-14-dev-wasm32)
+# libkeyutils1: the kernel keyring (clawfs mount --keyring-timeout, clawfs lock)
+pkgs=(fuse3 libfuse2 libkeyutils1 rsync git sqlite3 python3 util-linux procps clang llvm libbpf-dev bpftool lld wasi-libc libclang-rt-14-dev-wasm32)
 # the tests' search corpus is the Documentation of Debian's kernel source package (test-data/search)
 # (systemd-container: MountHelperIT boots systemd in a container where systemd is not PID 1)
 [ "$mode" = "--deps" ] && pkgs+=(linux-source-6.1 xz-utils systemd-container)

@@ -18,19 +18,23 @@ import java.util.Set;
 
 /**
  * The fields of the vault header and their two encodings: the JSON file (Jackson, strict) and
- * the canonical associated data that the keyset seal authenticates. Parsing checks form only;
+ * the canonical associated data that the keyset seals authenticate. Parsing checks form only;
  * authenticity comes from the GCM tag in {@link VaultHeader}.
+ *
+ * @param recovery the optional recovery slot, null when the vault has none (every vault made
+ *     before recovery keys existed, and every vault until a recovery key is exported)
  */
-record HeaderFields(byte[] vaultId, KdfParams kdf, byte[] salt, byte[] sealedKeyset) {
+record HeaderFields(byte[] vaultId, KdfParams kdf, byte[] salt, byte[] sealedKeyset, RecoverySlot recovery) {
   static final String FORMAT = "clawfs-vault";
   static final int VERSION = 1;
   static final String KDF_ALGORITHM = "argon2id";
   static final String KEYSET_CIPHER = "aes-256-gcm";
   private static final byte[] AAD_LABEL = "clawfs/v1/vault-header".getBytes(StandardCharsets.US_ASCII);
-  private static final Set<String> TOP_FIELDS = Set.of("format", "version", "vaultId", "kdf", "keyset");
+  private static final Set<String> TOP_FIELDS = Set.of("format", "version", "vaultId", "kdf", "keyset", "recovery");
   private static final Set<String> KDF_FIELDS =
       Set.of("algorithm", "memoryKiB", "iterations", "parallelism", "salt");
   private static final Set<String> KEYSET_FIELDS = Set.of("cipher", "sealed");
+  private static final Set<String> RECOVERY_FIELDS = Set.of("kdf", "cipher", "keyId", "kek", "sealed");
 
   private static final JsonMapper JSON = JsonMapper.builder()
       .enable(StreamReadFeature.STRICT_DUPLICATE_DETECTION)
@@ -38,17 +42,29 @@ record HeaderFields(byte[] vaultId, KdfParams kdf, byte[] salt, byte[] sealedKey
       .enable(SerializationFeature.INDENT_OUTPUT)
       .build();
 
+  /** A header without a recovery slot. */
+  HeaderFields(byte[] vaultId, KdfParams kdf, byte[] salt, byte[] sealedKeyset) {
+    this(vaultId, kdf, salt, sealedKeyset, null);
+  }
+
   /**
-   * The AAD of the keyset seal: every header field except the sealed keyset, each
+   * The AAD of the keyset seals (under the passphrase's KEK and, when there is a recovery slot,
+   * under the recovery KEK): every header field except the two sealed keysets, each
    * length-prefixed (u32 BE) or as a u32 BE integer, in a fixed order after a label:
    * label, format, version, vaultId, kdf.algorithm, memoryKiB, iterations, parallelism, salt,
-   * keyset.cipher.
+   * keyset.cipher, then the recovery slot's fields when it has one
+   * ({@link RecoverySlot#appendAssociatedData}). Without a slot the encoding is exactly that of
+   * vaults made before recovery slots existed.
    */
   byte[] associatedData() {
-    return associatedData(vaultId, kdf, salt);
+    return associatedData(vaultId, kdf, salt, recovery);
   }
 
   static byte[] associatedData(byte[] vaultId, KdfParams kdf, byte[] salt) {
+    return associatedData(vaultId, kdf, salt, null);
+  }
+
+  static byte[] associatedData(byte[] vaultId, KdfParams kdf, byte[] salt, RecoverySlot recovery) {
     ByteArrayOutputStream out = new ByteArrayOutputStream(128);
     lengthPrefixed(out, AAD_LABEL);
     lengthPrefixed(out, FORMAT.getBytes(StandardCharsets.US_ASCII));
@@ -60,6 +76,9 @@ record HeaderFields(byte[] vaultId, KdfParams kdf, byte[] salt, byte[] sealedKey
     u32(out, kdf.parallelism());
     lengthPrefixed(out, salt);
     lengthPrefixed(out, KEYSET_CIPHER.getBytes(StandardCharsets.US_ASCII));
+    if (recovery != null) {
+      recovery.appendAssociatedData(out);
+    }
     return out.toByteArray();
   }
 
@@ -88,6 +107,14 @@ record HeaderFields(byte[] vaultId, KdfParams kdf, byte[] salt, byte[] sealedKey
     ObjectNode keyset = root.putObject("keyset");
     keyset.put("cipher", KEYSET_CIPHER);
     keyset.put("sealed", b64.encodeToString(sealedKeyset));
+    if (recovery != null) {
+      ObjectNode slot = root.putObject("recovery");
+      slot.put("kdf", RecoverySlot.KDF);
+      slot.put("cipher", RecoverySlot.CIPHER);
+      slot.put("keyId", Integer.toUnsignedLong(recovery.keyId()));
+      slot.put("kek", b64.encodeToString(recovery.sealedKek()));
+      slot.put("sealed", b64.encodeToString(recovery.sealedKeyset()));
+    }
     try {
       byte[] json = JSON.writeValueAsBytes(root);
       byte[] withNewline = Arrays.copyOf(json, json.length + 1);
@@ -157,7 +184,42 @@ record HeaderFields(byte[] vaultId, KdfParams kdf, byte[] salt, byte[] sealedKey
     if (sealed.length <= Gcm.OVERHEAD) {
       throw new VaultFormatException("keyset.sealed is too short (" + sealed.length + " bytes)");
     }
-    return new HeaderFields(vaultId, params, salt, sealed);
+    return new HeaderFields(vaultId, params, salt, sealed, parseRecovery(root));
+  }
+
+  /** The optional recovery slot: absent is null; present, every field is required and checked. */
+  private static RecoverySlot parseRecovery(JsonNode root) {
+    JsonNode slot = root.get("recovery");
+    if (slot == null) {
+      return null;
+    }
+    if (!slot.isObject()) {
+      throw new VaultFormatException("vault header field \"recovery\" must be an object");
+    }
+    onlyFields(slot, RECOVERY_FIELDS, "recovery.");
+    String kdf = text(slot, "kdf", "recovery.");
+    if (!RecoverySlot.KDF.equals(kdf)) {
+      throw new VaultFormatException("unsupported recovery.kdf \"" + kdf + "\" (expected \"" + RecoverySlot.KDF + "\")");
+    }
+    String cipher = text(slot, "cipher", "recovery.");
+    if (!RecoverySlot.CIPHER.equals(cipher)) {
+      throw new VaultFormatException("unsupported recovery.cipher \"" + cipher + "\" (expected \""
+          + RecoverySlot.CIPHER + "\")");
+    }
+    JsonNode keyId = require(slot, "keyId", "recovery.");
+    if (!keyId.canConvertToLong() || !keyId.isIntegralNumber() || keyId.longValue() < 0
+        || keyId.longValue() > 0xffffffffL) {
+      throw new VaultFormatException("vault header field \"recovery.keyId\" must be a key id (0 to 4294967295)");
+    }
+    byte[] kek = base64(slot, "kek", "recovery.");
+    if (kek.length != RecoverySlot.SEALED_KEK_SIZE) {
+      throw new VaultFormatException("recovery.kek must be " + RecoverySlot.SEALED_KEK_SIZE + " bytes, got " + kek.length);
+    }
+    byte[] sealed = base64(slot, "sealed", "recovery.");
+    if (sealed.length <= Gcm.OVERHEAD) {
+      throw new VaultFormatException("recovery.sealed is too short (" + sealed.length + " bytes)");
+    }
+    return new RecoverySlot((int) keyId.longValue(), kek, sealed);
   }
 
   private static void onlyFields(JsonNode node, Set<String> allowed, String prefix) {

@@ -19,7 +19,12 @@ public enum KeyPurpose {
   /** Seals the persisted vector index. */
   VECTORS("clawfs/v1/vectors"),
   /** Seals audit history. */
-  AUDIT("clawfs/v1/audit");
+  AUDIT("clawfs/v1/audit"),
+  /**
+   * Seals the recovery slot's key-encryption key in the vault header, so that any rewrite of the
+   * keyset (rotation, passphrase change) can re-seal the slot without the recovery secret.
+   */
+  RECOVERY_SLOT("clawfs/v1/recovery-slot");
 
   private final String info;
 

@@ -18,6 +18,7 @@ class KeyPurposeTest {
     expected.put(KeyPurpose.INDEX_TOKENS, "clawfs/v1/index-tokens");
     expected.put(KeyPurpose.VECTORS, "clawfs/v1/vectors");
     expected.put(KeyPurpose.AUDIT, "clawfs/v1/audit");
+    expected.put(KeyPurpose.RECOVERY_SLOT, "clawfs/v1/recovery-slot");
     assertEquals(expected.size(), KeyPurpose.values().length);
     expected.forEach((p, info) -> assertEquals(info, p.info()));
   }

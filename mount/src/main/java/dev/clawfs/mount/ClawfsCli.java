@@ -42,6 +42,9 @@ import picocli.CommandLine.Parameters;
       CheckCommand.class,
       RekeyCommand.class,
       PasswdCommand.class,
+      RecoveryCommand.Export.class,
+      RecoveryCommand.Recover.class,
+      KeyringCommand.class,
       AgentCommand.class,
       AuditCommand.class,
       ToolCommand.class,
@@ -329,6 +332,11 @@ public final class ClawfsCli implements Callable<Integer> {
     @Option(names = "--commit-interval-ms", paramLabel = "MS", description = "Longest time metadata waits in memory before it is committed (default ${DEFAULT-VALUE}).")
     long commitIntervalMs = 1000;
 
+    @Option(names = "--keyring-timeout", paramLabel = "SECONDS",
+        description = "Keep the unlocked vault key in the kernel keyring for SECONDS, so a remount (after a crash) needs no"
+            + " passphrase until then; `clawfs lock VAULT` drops it (default: not kept).")
+    Long keyringTimeout;
+
     /** Set by the mount(8) helper: -s ignores unknown options, -f checks everything but mounts nothing. */
     boolean sloppy;
     boolean fake;
@@ -345,6 +353,10 @@ public final class ClawfsCli implements Callable<Integer> {
       }
       logs.apply();
       long commitMs = opts.commitIntervalMs(commitIntervalMs);
+      long keep = opts.keyringTimeout(keyringTimeout == null ? 0 : keyringTimeout);
+      if (keep < 0 || keep > Unlock.MAX_TIMEOUT) {
+        throw new CliException(USAGE, "--keyring-timeout wants seconds from 0 to " + Unlock.MAX_TIMEOUT);
+      }
       Mounts.checkVault(v);
       if (fake) {
         Mounts.checkMountpoint(m);
@@ -357,8 +369,18 @@ public final class ClawfsCli implements Callable<Integer> {
       Mounts.prepareMountpoint(m);
       Mounts.forgetUmountHelper(m);
       Mounts.checkVaultNotMounted(v);
-      char[] p = pass.read(false);
+      boolean fromKeyring = Unlock.kept(v, note -> System.err.println("clawfs: " + note + "; asking for the passphrase"));
+      char[] p = null;
+      if (fromKeyring) {
+        System.err.println("clawfs: unlocking with the key kept in the kernel keyring (no passphrase needed; `clawfs lock "
+            + v + "` drops it)");
+      } else {
+        p = pass.read(false);
+      }
       List<String> serverArgs = new ArrayList<>();
+      if (keep > 0) {
+        serverArgs.addAll(List.of("--keyring-timeout", Long.toString(keep)));
+      }
       serverArgs.addAll(List.of("--commit-interval-ms", Long.toString(commitMs)));
       if (opts.fuseOptions() != null) {
         serverArgs.addAll(List.of("-o", opts.fuseOptions()));
@@ -370,11 +392,19 @@ public final class ClawfsCli implements Callable<Integer> {
       serverArgs.addAll(audit.asArguments());
       serverArgs.addAll(logs.asArguments());
       if (foreground) {
-        return Server.serve(v, m, p, opts.fuseOptions(), commitMs, opts.noAtime(), search, audit, null);
+        try {
+          return Server.serve(v, m, p == null ? Unlock.keyring(keep) : Unlock.passphrase(p, keep), opts.fuseOptions(),
+              commitMs, opts.noAtime(), search, audit, null);
+        } catch (Unlock.Stale e) {
+          System.err.println("clawfs: " + e.getMessage() + "; asking for the passphrase");
+          return Server.serve(v, m, Unlock.passphrase(pass.read(false), keep), opts.fuseOptions(), commitMs, opts.noAtime(),
+              search, audit, null);
+        }
       }
       return spawn(v, m, p, serverArgs);
     }
 
+    /** Starts the server; {@code p} null: it unlocks with the key kept in the kernel keyring. */
     private int spawn(Path v, Path m, char[] p, List<String> serverArgs) throws Exception {
       Path log = Mounts.logFile(m);
       List<String> cmd = new ArrayList<>();
@@ -395,7 +425,7 @@ public final class ClawfsCli implements Callable<Integer> {
       cmd.add("serve");
       cmd.add(v.toString());
       cmd.add(m.toString());
-      cmd.add("--passphrase-stdin");
+      cmd.add(p == null ? "--from-keyring" : "--passphrase-stdin");
       cmd.addAll(serverArgs);
       ProcessBuilder pb = new ProcessBuilder(cmd);
       // a systemd unit's notification socket is for its main process, never for a server it forks
@@ -403,22 +433,34 @@ public final class ClawfsCli implements Callable<Integer> {
       pb.redirectError(ProcessBuilder.Redirect.appendTo(log.toFile()));
       Process proc = pb.start();
       try (OutputStream os = proc.getOutputStream()) {
-        byte[] bytes = StandardCharsets.UTF_8.encode(java.nio.CharBuffer.wrap(p)).array();
-        int len = 0;
-        while (len < bytes.length && bytes[len] != 0) {
-          len++;
+        if (p != null) { // null: the server reads the key kept in the kernel keyring itself
+          byte[] bytes = StandardCharsets.UTF_8.encode(java.nio.CharBuffer.wrap(p)).array();
+          int len = 0;
+          while (len < bytes.length && bytes[len] != 0) {
+            len++;
+          }
+          os.write(bytes, 0, len);
+          os.write('\n');
+          Arrays.fill(bytes, (byte) 0);
         }
-        os.write(bytes, 0, len);
-        os.write('\n');
-        Arrays.fill(bytes, (byte) 0);
       } finally {
-        Arrays.fill(p, '\0');
+        if (p != null) {
+          Arrays.fill(p, '\0');
+        }
       }
       BufferedReader r = new BufferedReader(new InputStreamReader(proc.getInputStream(), StandardCharsets.UTF_8));
       String line = r.readLine();
       // the JVM itself may print to stdout first (for example a flight recorder banner)
-      while (line != null && !line.startsWith("READY") && !line.startsWith("ERROR ")) {
+      while (line != null && !line.startsWith("READY") && !line.startsWith("ERROR ") && !line.startsWith("STALE ")) {
+        if (line.startsWith("NOTE ")) {
+          System.err.println("clawfs: " + line.substring(5));
+        }
         line = r.readLine();
+      }
+      if (line != null && line.startsWith("STALE ")) {
+        proc.waitFor(10, TimeUnit.SECONDS);
+        System.err.println("clawfs: " + line.substring(6) + "; asking for the passphrase");
+        return spawn(v, m, pass.read(false), serverArgs);
       }
       if (line != null && line.startsWith("READY")) {
         System.out.println("mounted " + v + " at " + m + " (server pid " + proc.pid() + ", log " + log + ")");

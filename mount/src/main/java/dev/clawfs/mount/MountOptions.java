@@ -46,6 +46,7 @@ final class MountOptions {
   private Path embeddingsKeyFile;
   private Long auditHistoryMiB;
   private String logLevel;
+  private Long keyringTimeout;
 
   private MountOptions() {}
 
@@ -107,6 +108,7 @@ final class MountOptions {
         }
         logLevel = value;
       }
+      case "keyring_timeout" -> keyringTimeout = number(opt, value, 0, Unlock.MAX_TIMEOUT);
       case "uid", "gid" -> {
         number(opt, value, 0, 4_294_967_294L);
         fuse.add(opt);
@@ -176,7 +178,7 @@ final class MountOptions {
         + " ro, rw, allow_other, uid=, gid=, noatime, nosuid, nodev, noexec, sync, dirsync, max_read=, max_write=,"
         + " max_readahead=, max_background=, congestion_threshold=, entry_timeout=, negative_timeout=,"
         + " attr_timeout=, async_read, commit_interval_ms=, nosearch, embedding_model=, embeddings_url=,"
-        + " embeddings_key_file=, audit_history_mib=, log_level= (and ignores fstab's noauto, nofail, _netdev, user, x-*)");
+        + " embeddings_key_file=, audit_history_mib=, log_level=, keyring_timeout= (and ignores fstab's noauto, nofail, _netdev, user, x-*)");
   }
 
   /** Splits at commas outside double quotes; quotes around a value are dropped. */
@@ -256,6 +258,11 @@ final class MountOptions {
   /** log_level= if given, else null. */
   String logLevel() {
     return logLevel;
+  }
+
+  /** keyring_timeout= (seconds the unlocked key stays in the kernel keyring) if given, else {@code otherwise}. */
+  long keyringTimeout(long otherwise) {
+    return keyringTimeout != null ? keyringTimeout : otherwise;
   }
 
   /** commit_interval_ms= if given, else {@code otherwise}. */

@@ -56,19 +56,25 @@ final class Server implements Callable<Integer> {
   @CommandLine.Mixin
   ClawfsCli.LogOptions logs = new ClawfsCli.LogOptions();
 
+  @Option(names = "--keyring-timeout")
+  long keyringTimeout;
+
+  @Option(names = "--from-keyring")
+  boolean fromKeyring;
+
   @Override
   public Integer call() throws Exception {
     logs.apply();
     PrintStream ready = new PrintStream(new java.io.FileOutputStream(java.io.FileDescriptor.out), true, StandardCharsets.UTF_8);
     // from here on, stdout carries only the readiness line; everything else goes to the log (stderr)
     System.setOut(System.err);
-    char[] p;
+    Unlock unlock;
     try {
-      p = pass.read(false);
+      unlock = fromKeyring ? Unlock.keyring(keyringTimeout) : Unlock.passphrase(pass.read(false), keyringTimeout);
     } catch (RuntimeException e) {
       return report(ready, e);
     }
-    return serve(vault.toAbsolutePath().normalize(), mountpoint.toAbsolutePath().normalize(), p, fuseOptions, commitIntervalMs,
+    return serve(vault.toAbsolutePath().normalize(), mountpoint.toAbsolutePath().normalize(), unlock, fuseOptions, commitIntervalMs,
         noAtime, search, audit, ready);
   }
 
@@ -92,7 +98,7 @@ final class Server implements Callable<Integer> {
    * foreground, where a systemd unit ({@code Type=notify}) hears of readiness through
    * {@code $NOTIFY_SOCKET} instead.
    */
-  static int serve(Path vault, Path mountpoint, char[] passphrase, String extraOptions, long commitIntervalMs,
+  static int serve(Path vault, Path mountpoint, Unlock unlock, String extraOptions, long commitIntervalMs,
       boolean noAtime, ClawfsCli.SearchOptions searchOptions, ClawfsCli.AuditOptions auditOptions, PrintStream ready)
       throws Exception {
     MasterKeys keys;
@@ -104,23 +110,53 @@ final class Server implements Callable<Integer> {
       try {
         lock = VaultLock.acquire(vault, Duration.ofSeconds(60));
       } catch (ClawfsCli.CliException e) {
-        Arrays.fill(passphrase, '\0');
+        unlock.wipe();
         throw e;
       }
       try {
-        keys = VaultHeader.unlock(vault, passphrase);
-        if (keys.keyIds().size() > 1) {
-          resumeRekey = passphrase.clone();
+        resumeRekey = unlock.passphraseCopy(); // null when the keys come from the keyring
+        keys = unlock.open(vault);
+      } catch (Unlock.Stale e) {
+        if (resumeRekey != null) {
+          Arrays.fill(resumeRekey, '\0');
         }
-      } finally {
-        Arrays.fill(passphrase, '\0');
+        lock.close();
+        throw e;
       }
       try {
         fs = ClawFileSystem.open(vault, keys, commitIntervalMs);
       } catch (CryptoException e) {
         throw new FsException(dev.clawfs.fuse.Errno.EIO, "vault metadata failed authentication: " + e.getMessage(), e);
+      } catch (FsException | IOException e) {
+        Unlock.Stale stale = unlock.rejectedBy(e);
+        if (stale != null) {
+          keys.destroy();
+          lock.close();
+          throw stale;
+        }
+        throw e;
       }
+      if (unlock.fromKeyring()) {
+        LOG.log(Level.INFO, "unlocked with the key kept in the kernel keyring");
+      }
+      if (keys.keyIds().size() < 2 && resumeRekey != null) {
+        Arrays.fill(resumeRekey, '\0');
+        resumeRekey = null;
+      } else if (keys.keyIds().size() > 1 && resumeRekey == null) {
+        LOG.log(Level.WARNING, "a rekey was cut short; it needs the passphrase to finish: run clawfs rekey, or mount with the passphrase");
+      }
+    } catch (Unlock.Stale e) {
+      // the starting command (or Mount, in the foreground) asks for the passphrase and tries again
+      if (ready == null) {
+        throw e;
+      }
+      ready.println("STALE " + e.getMessage().replace('\n', ' '));
+      ready.close();
+      return ClawfsCli.WRONG_PASSPHRASE;
     } catch (WrongPassphraseException | VaultFormatException | FsException | IOException | ClawfsCli.CliException e) {
+      if (resumeRekey != null) {
+        Arrays.fill(resumeRekey, '\0');
+      }
       return report(ready, e);
     }
     // noatime and ro: reading never writes metadata (ro refuses everything else in the kernel)
@@ -372,6 +408,13 @@ final class Server implements Callable<Integer> {
     // plain `umount MOUNTPOINT` then goes through /sbin/umount.fuse.clawfs, which waits for the commit
     boolean marked = Mounts.markForUmountHelper(mountpoint);
     LOG.log(Level.INFO, "serving {0} at {1}", vault, mountpoint);
+    // the keyring keeps the keyset only once it has proven itself: the metadata opened, the mount is up
+    String kept = unlock.mounted();
+    if (kept != null && ready != null) {
+      ready.println("NOTE " + kept);
+    } else if (kept != null) {
+      System.err.println("clawfs: " + kept);
+    }
     if (ready != null) {
       ready.println("READY " + ProcessHandle.current().pid());
       ready.close();

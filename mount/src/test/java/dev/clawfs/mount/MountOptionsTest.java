@@ -70,6 +70,18 @@ class MountOptionsTest {
   }
 
   @Test
+  void keyringTimeoutIsAServerSetting() {
+    MountOptions o = MountOptions.parse("keyring_timeout=900,ro");
+    assertEquals(900, o.keyringTimeout(0));
+    assertEquals("ro", o.fuseOptions());
+    assertEquals(0, MountOptions.parse("ro").keyringTimeout(0));
+    for (String bad : List.of("keyring_timeout=-1", "keyring_timeout=1h", "keyring_timeout=31536001")) {
+      ClawfsCli.CliException e = assertThrows(ClawfsCli.CliException.class, () -> MountOptions.parse(bad));
+      assertEquals(ClawfsCli.USAGE, e.code);
+    }
+  }
+
+  @Test
   void quotedValuesMayHoldCommas() {
     assertEquals(Path.of("/etc/clawfs/a,b.key"), MountOptions.parse("passphrase_file=\"/etc/clawfs/a,b.key\",ro").passphraseFile());
     assertThrows(ClawfsCli.CliException.class, () -> MountOptions.parse("passphrase_file=\"/etc/k"));
