@@ -27,8 +27,12 @@ if [ ${#need_pkgs[@]} -gt 0 ]; then
 fi
 [ -e /dev/fuse ] || { echo "setup: /dev/fuse is missing; load the fuse module (modprobe fuse)" >&2; exit 1; }
 
-echo "setup: building (mvn package)"
-(cd "$repo" && mvn -q -B -DskipTests install)
+if [ "${CLAWFS_SETUP_NO_BUILD:-}" = 1 ]; then
+  echo "setup: not building (CLAWFS_SETUP_NO_BUILD=1: the caller builds, as ./test.sh does)"
+else
+  echo "setup: building (mvn install)"
+  (cd "$repo" && mvn -q -B -DskipTests install)
+fi
 ln -sf "$repo/clawfs" /usr/local/bin/clawfs
 # `mount -t fuse.clawfs`, fstab lines of that type and plain `umount` run these (links to the launcher)
 ln -sf "$repo/clawfs" /sbin/mount.fuse.clawfs
