@@ -149,10 +149,8 @@ public final class MountedVault implements AutoCloseable {
   public void kill9() throws IOException, InterruptedException {
     long pid = serverPid();
     run(List.of("kill", "-9", Long.toString(pid)), null, 30);
-    // wait for the process to be gone
-    for (int i = 0; i < 200 && Files.exists(Path.of("/proc/" + pid)); i++) {
-      Thread.sleep(25);
-    }
+    // wait for the process to be gone (a zombie waiting for init's reap counts as gone)
+    Mounts.awaitEnded(pid, java.time.Duration.ofSeconds(5));
     run(List.of("fusermount", "-u", "-z", mountpoint.toString()), null, 30);
     mounted = false;
   }

@@ -2,6 +2,7 @@ package dev.clawfs.mount;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -127,6 +128,81 @@ class RekeyIT {
       assertNothingUnder(v.vault(), oldKey, after.primaryKeyId());
       after.destroy();
     }
+  }
+
+  @Test
+  void aRekeyKilledHalfWayThroughTheContentResumesAtTheNextMount() throws Exception {
+    try (MountedVault v = MountedVault.create(base, "--no-search")) {
+      Path data = v.path("workspaces/big");
+      Files.createDirectories(data);
+      Random rnd = new Random(3);
+      List<byte[]> golden = new ArrayList<>();
+      for (int i = 0; i < 64; i++) { // 128 MiB: a second or more of re-encryption, to be killed in
+        byte[] b = new byte[(2 << 20) - rnd.nextInt(CHUNK)];
+        rnd.nextBytes(b);
+        golden.add(b);
+        Files.write(data.resolve("b" + i), b);
+      }
+      MasterKeys before = VaultHeader.unlock(v.vault(), MountedVault.PASSPHRASE.toCharArray());
+      int oldKey = before.primaryKeyId();
+      before.destroy();
+
+      MountedVault.Result start = MountedVault.clawfs("rekey", v.vault().toString(), "--passphrase-file",
+          v.passphraseFile().toString(), "--no-wait");
+      assertEquals(0, start.exitCode(), start.toString());
+      Path st = v.path("system/keys/status");
+      String s = "";
+      long deadline = System.currentTimeMillis() + 60_000;
+      while (System.currentTimeMillis() < deadline) {
+        s = Files.readString(st);
+        long done = filesDone(s);
+        if (s.startsWith("state: content") && done > 0 && done < 64) {
+          break;
+        }
+        assertFalse(s.startsWith("state: done"), "the rekey ended before it could be killed: " + s);
+        Thread.sleep(5);
+      }
+      assertTrue(s.startsWith("state: content"), "the content pass never got under way: " + s);
+      v.kill9();
+
+      // cut short: two keys in the header, content files under both
+      MasterKeys mid = VaultHeader.unlock(v.vault(), MountedVault.PASSPHRASE.toCharArray());
+      assertEquals(2, mid.keyIds().size());
+      int newKey = mid.primaryKeyId();
+      mid.destroy();
+      Set<Integer> ids = new java.util.HashSet<>();
+      for (Path f : contentFiles(v.vault())) {
+        ids.add(ByteBuffer.wrap(Arrays16.head(f, 10)).getInt(6));
+      }
+      assertTrue(ids.contains(oldKey) && ids.contains(newKey), "killed half-way: content under both keys " + ids);
+
+      v.mount(); // with the passphrase: the rekey resumes by itself
+      deadline = System.currentTimeMillis() + 120_000;
+      while (System.currentTimeMillis() < deadline && !(s = Files.readString(st)).startsWith("state: done")) {
+        assertFalse(s.startsWith("state: failed") || s.startsWith("state: incomplete"), s);
+        Thread.sleep(50);
+      }
+      assertTrue(s.startsWith("state: done"), "the resumed rekey: " + s);
+      for (int i = 0; i < golden.size(); i++) {
+        assertArrayEquals(golden.get(i), Files.readAllBytes(data.resolve("b" + i)), "b" + i);
+      }
+      v.unmount();
+      MountedVault.Result clean = check(v, v.passphraseFile());
+      assertEquals(0, clean.exitCode(), clean.toString());
+      MasterKeys after = VaultHeader.unlock(v.vault(), MountedVault.PASSPHRASE.toCharArray());
+      assertEquals(Set.of(newKey), after.keyIds());
+      assertNothingUnder(v.vault(), oldKey, newKey);
+      after.destroy();
+    }
+  }
+
+  private static long filesDone(String status) {
+    for (String l : status.split("\n")) {
+      if (l.startsWith("files: ")) {
+        return Long.parseLong(l.substring(7, l.indexOf('/')));
+      }
+    }
+    return -1;
   }
 
   @Test
