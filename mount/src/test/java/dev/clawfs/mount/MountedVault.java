@@ -147,8 +147,12 @@ public final class MountedVault implements AutoCloseable {
 
   /** SIGKILLs the server and clears the dead mount, as a crash would leave it. */
   public void kill9() throws IOException, InterruptedException {
-    long pid = serverPid();
-    run(List.of("kill", "-9", Long.toString(pid)), null, 30);
+    kill9(serverPid());
+  }
+
+  /** The same for a server whose pid is known already (no `clawfs status` run in between). */
+  public void kill9(long pid) throws IOException, InterruptedException {
+    ProcessHandle.of(pid).ifPresent(ProcessHandle::destroyForcibly);
     // wait for the process to be gone (a zombie waiting for init's reap counts as gone)
     Mounts.awaitEnded(pid, java.time.Duration.ofSeconds(5));
     run(List.of("fusermount", "-u", "-z", mountpoint.toString()), null, 30);
