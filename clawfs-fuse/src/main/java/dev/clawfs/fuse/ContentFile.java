@@ -55,4 +55,21 @@ final class ContentFile implements Closeable {
   public void close() throws IOException {
     channel.close();
   }
+
+  /**
+   * Reads up to {@code len} bytes at {@code pos} into {@code dst}, stopping only at the end of
+   * the file: how many were read (less than {@code len} means the file ends there).
+   */
+  static int readAt(FileChannel ch, byte[] dst, int len, long pos) throws IOException {
+    ByteBuffer bb = ByteBuffer.wrap(dst, 0, len);
+    int total = 0;
+    while (bb.hasRemaining()) {
+      int r = ch.read(bb, pos + total);
+      if (r < 0) {
+        break;
+      }
+      total += r;
+    }
+    return total;
+  }
 }

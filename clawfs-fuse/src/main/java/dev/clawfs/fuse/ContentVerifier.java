@@ -7,7 +7,6 @@ import dev.clawfs.crypto.FileHeader;
 import dev.clawfs.crypto.MasterKeys;
 import dev.clawfs.fuse.CheckReport.Kind;
 import java.io.IOException;
-import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
@@ -76,7 +75,7 @@ final class ContentVerifier {
     }
     try (FileChannel ch = FileChannel.open(p, StandardOpenOption.READ, LinkOption.NOFOLLOW_LINKS)) {
       byte[] h = new byte[FileHeader.SIZE];
-      if (read(ch, h, h.length, 0) != h.length) {
+      if (ContentFile.readAt(ch, h, h.length, 0) != h.length) {
         out.add(new Finding(Kind.CONTENT_HEADER, null, "the content file " + rel + " is shorter than its header ("
             + ch.size() + " bytes): all chunks are lost"));
         return out;
@@ -119,7 +118,7 @@ final class ContentVerifier {
           cut.add(i);
           continue;
         }
-        if (read(ch, sealed, slen, off) != slen) {
+        if (ContentFile.readAt(ch, sealed, slen, off) != slen) {
           cut.add(i);
           continue;
         }
@@ -180,16 +179,4 @@ final class ContentVerifier {
     }
   }
 
-  private static int read(FileChannel ch, byte[] dst, int len, long pos) throws IOException {
-    ByteBuffer bb = ByteBuffer.wrap(dst, 0, len);
-    int total = 0;
-    while (bb.hasRemaining()) {
-      int r = ch.read(bb, pos + total);
-      if (r < 0) {
-        break;
-      }
-      total += r;
-    }
-    return total;
-  }
 }

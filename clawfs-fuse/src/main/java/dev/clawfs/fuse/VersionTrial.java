@@ -6,7 +6,6 @@ import dev.clawfs.crypto.CryptoException;
 import dev.clawfs.crypto.FileHeader;
 import dev.clawfs.crypto.MasterKeys;
 import java.io.IOException;
-import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
@@ -58,7 +57,7 @@ final class VersionTrial {
     }
     try (FileChannel ch = FileChannel.open(p, StandardOpenOption.READ, LinkOption.NOFOLLOW_LINKS)) {
       byte[] h = new byte[FileHeader.SIZE];
-      if (read(ch, h, h.length, 0) != h.length) {
+      if (ContentFile.readAt(ch, h, h.length, 0) != h.length) {
         return new Outcome(0, List.of(), "its content file has no header");
       }
       FileHeader header = FileHeader.decode(h, keys);
@@ -100,7 +99,7 @@ final class VersionTrial {
     int slen = Inode.chunkLength(i, n.size) + ChunkCipher.OVERHEAD;
     long best = 0;
     for (int parity = 0; parity < 2; parity++) {
-      if (read(ch, sealed, slen, ContentFile.slotOffset(i, parity)) != slen) {
+      if (ContentFile.readAt(ch, sealed, slen, ContentFile.slotOffset(i, parity)) != slen) {
         continue;
       }
       long top = n.versionCounter - ((n.versionCounter & 1) == parity ? 0 : 1);
@@ -138,16 +137,4 @@ final class VersionTrial {
     return b.toString();
   }
 
-  private static int read(FileChannel ch, byte[] dst, int len, long pos) throws IOException {
-    ByteBuffer bb = ByteBuffer.wrap(dst, 0, len);
-    int total = 0;
-    while (bb.hasRemaining()) {
-      int r = ch.read(bb, pos + total);
-      if (r < 0) {
-        break;
-      }
-      total += r;
-    }
-    return total;
-  }
 }
