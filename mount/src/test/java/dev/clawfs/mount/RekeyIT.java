@@ -173,7 +173,10 @@ class RekeyIT {
       mid.destroy();
       Set<Integer> ids = new java.util.HashSet<>();
       for (Path f : contentFiles(v.vault())) {
-        ids.add(ByteBuffer.wrap(Arrays16.head(f, 10)).getInt(6));
+        byte[] h = Arrays16.head(f, 10);
+        if (h.length == 10) { // the content file being written at the kill may be shorter: a leftover the mount sweeps
+          ids.add(ByteBuffer.wrap(h).getInt(6));
+        }
       }
       assertTrue(ids.contains(oldKey) && ids.contains(newKey), "killed half-way: content under both keys " + ids);
 
